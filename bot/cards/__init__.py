@@ -1,0 +1,1 @@
+"""Cards: one platform-neutral picture of a ticket; each messenger has its own renderer."""

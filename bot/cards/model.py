@@ -1,0 +1,49 @@
+"""The card model. Renderers (Block Kit, Adaptive Cards, plain text) only lay this out; they decide nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class ActionId(StrEnum):
+    """Button ids, fixed strings defined once. Never derive them from class names: posted cards keep them."""
+
+    CLAIM = "triage_claim"
+    UNCLAIM = "triage_unclaim"
+    REPLY = "triage_reply"
+    ESCALATE = "triage_escalate"
+    ACKNOWLEDGE = "triage_acknowledge"
+    RESOLVE = "triage_resolve"
+    RECLASSIFY = "triage_reclassify"
+    SHOW_MESSAGE = "triage_show_message"
+
+
+@dataclass(frozen=True)
+class CardField:
+    label: str
+    value: str
+
+
+@dataclass(frozen=True)
+class CardAction:
+    action_id: ActionId
+    label: str
+    value: str  # opaque ticket reference only, never patient data
+    style: str = ""  # "primary" | "danger" | ""
+
+
+@dataclass(frozen=True)
+class Card:
+    ticket_id: int
+    notification: str  # the push / lock-screen text: never any patient detail
+    title: str
+    category: str
+    urgency: str
+    patient: tuple[CardField, ...]
+    message: str | None  # None when the privacy setting hides it behind a button
+    reasons: tuple[str, ...]
+    context: tuple[CardField, ...]  # channel, due, routed to
+    status: str
+    actions: tuple[CardAction, ...] = ()
+    mentions: tuple[str, ...] = field(default_factory=tuple)

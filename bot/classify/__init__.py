@@ -1,0 +1,1 @@
+"""Classify: which triage category a patient message belongs to, how sure, and why."""

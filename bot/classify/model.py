@@ -1,0 +1,99 @@
+"""The triage classifier: TF-IDF over words and character n-grams, logistic regression, then the safety layer.
+
+Character n-grams carry typos, SMS spellings and Spanish inflections; word n-grams give readable reasons.
+Trained from the repo's examples when first loaded (about a second), so no model file can drift from its data.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import numpy as np
+from scipy.sparse import csr_matrix, hstack
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from bot.classify.language import detect_language
+from bot.classify.result import Classification
+from bot.classify.safety import fold, raise_category
+from bot.classify.training import Example, load_examples
+from bot.domain import Category
+
+CATEGORIES = tuple(Category)
+_SPACES = re.compile(r"\s+")
+_REPEATS = re.compile(r"(.)\1{2,}")
+
+
+def normalize(text: str) -> str:
+    """Lowercase, fold curly quotes, squeeze 'sooooo' to 'soo', one space between words."""
+    return _SPACES.sub(" ", _REPEATS.sub(r"\1\1", fold(text))).strip()
+
+
+class TriageModel:
+    def __init__(self, examples: list[Example], *, c: float = 8.0) -> None:
+        texts = [normalize(e.text) for e in examples]
+        labels = np.array([CATEGORIES.index(e.category) for e in examples])
+        self._words = TfidfVectorizer(
+            analyzer="word", ngram_range=(1, 2), strip_accents="unicode", sublinear_tf=True, min_df=1,
+            token_pattern=r"(?u)\b\w+\b",
+        )
+        self._chars = TfidfVectorizer(
+            analyzer="char_wb", ngram_range=(2, 5), strip_accents="unicode", sublinear_tf=True, min_df=2,
+        )
+        features = self._features(texts, fit=True)
+        self._model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
+        self._model.fit(features, labels)
+        self._word_count = len(self._words.vocabulary_)
+        self._word_names = self._words.get_feature_names_out()
+
+    def _features(self, texts: list[str], *, fit: bool = False) -> csr_matrix:
+        if fit:
+            return hstack([self._words.fit_transform(texts), self._chars.fit_transform(texts)]).tocsr()
+        return hstack([self._words.transform(texts), self._chars.transform(texts)]).tocsr()
+
+    def probabilities(self, texts: list[str]) -> np.ndarray:
+        return self._model.predict_proba(self._features([normalize(t) for t in texts]))
+
+    def classify(self, text: str) -> Classification:
+        return self.classify_many([text])[0]
+
+    def classify_many(self, texts: list[str]) -> list[Classification]:
+        normalized = [normalize(t) for t in texts]
+        features = self._features(normalized)
+        probabilities = self._model.predict_proba(features)
+        results = []
+        for index, text in enumerate(texts):
+            row = probabilities[index]
+            scores = {CATEGORIES[i]: float(row[i]) for i in range(len(CATEGORIES))}
+            choice = CATEGORIES[int(row.argmax())]
+            verdict = raise_category(choice, scores, text)
+            category = verdict.category
+            confidence = scores[category] if category is choice else max(scores[category], 0.5)
+            reasons = (*self._cues(features[index], category), *verdict.reasons)
+            results.append(
+                Classification(
+                    category=category,
+                    confidence=confidence,
+                    language=detect_language(text),
+                    reasons=reasons,
+                    scores={c.value: round(s, 4) for c, s in scores.items()},
+                )
+            )
+        return results
+
+    def _cues(self, row: csr_matrix, category: Category, limit: int = 4) -> tuple[str, ...]:
+        """The words in this message that pushed hardest towards `category`."""
+        weights = self._model.coef_[CATEGORIES.index(category)]
+        indices = row.indices[row.indices < self._word_count]
+        if not len(indices):
+            return ()
+        contributions = row.data[: len(indices)] * weights[indices]
+        order = np.argsort(-contributions)
+        cues = [f"“{self._word_names[indices[i]]}”" for i in order[:limit] if contributions[i] > 0]
+        return (f"cues: {', '.join(cues)}",) if cues else ()
+
+
+@lru_cache(maxsize=1)
+def default_model() -> TriageModel:
+    return TriageModel(load_examples())

@@ -1,0 +1,204 @@
+"""The clinic config schema. Every field a clinic may leave out has a default a real clinic can live with."""
+
+from __future__ import annotations
+
+from datetime import date, time
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from bot.domain import Category, Role
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Language = Literal["en", "es"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Clinic(Strict):
+    name: str = Field(min_length=1)
+    timezone: str = "America/Los_Angeles"
+    phone: str = ""
+    default_language: Language = "en"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name like America/New_York)") from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class OpenHours(Strict):
+    open: time
+    close: time
+
+    @model_validator(mode="after")
+    def _ordered(self) -> OpenHours:
+        if self.close <= self.open:
+            raise ValueError("close must be after open")
+        return self
+
+
+class BusinessHours(Strict):
+    """Opening hours per weekday in the clinic's time zone; a missing day is closed."""
+
+    mon: OpenHours | None = OpenHours(open=time(9), close=time(18))
+    tue: OpenHours | None = OpenHours(open=time(9), close=time(18))
+    wed: OpenHours | None = OpenHours(open=time(9), close=time(18))
+    thu: OpenHours | None = OpenHours(open=time(9), close=time(18))
+    fri: OpenHours | None = OpenHours(open=time(9), close=time(18))
+    sat: OpenHours | None = OpenHours(open=time(10), close=time(16))
+    sun: OpenHours | None = None
+    holidays: tuple[date, ...] = ()
+
+    def for_day(self, day: Weekday) -> OpenHours | None:
+        hours: OpenHours | None = getattr(self, day)
+        return hours
+
+
+class RoleChannels(Strict):
+    """Where each role's cards are posted (channel ids or names in the messenger)."""
+
+    front_desk: str = "front-desk"
+    billing: str = "billing"
+    clinical: str = "clinical"
+    managers: str = "managers"
+
+    def for_role(self, role: Role) -> str:
+        channel: str = getattr(self, role.value)
+        return channel
+
+    def for_role_name(self, role: str | None) -> str:
+        return self.for_role(Role(role) if role else Role.FRONT_DESK)
+
+
+class StaffMember(Strict):
+    id: str = Field(min_length=1, description="stable id used in the config, e.g. 'dr-lee'")
+    name: str = Field(min_length=1)
+    chat_user: str = Field("", description="the person's user id in the messenger, for mentions and DMs")
+    clinical: bool = False
+
+
+class VipTier(Strict):
+    tier: int = Field(ge=1)
+    label: str = ""
+    named_human: str = Field(min_length=1, description="staff id who handles this tier personally")
+
+
+class Routing(Strict):
+    min_confidence: float = Field(0.6, ge=0, le=1)
+    auto_answer: tuple[Category, ...] = (Category.BOOKING, Category.FAQ)
+    oncall_provider: str = Field("", description="staff id paged for adverse events")
+
+    @field_validator("auto_answer")
+    @classmethod
+    def _only_routine(cls, value: tuple[Category, ...]) -> tuple[Category, ...]:
+        for category in value:
+            if category not in (Category.BOOKING, Category.FAQ):
+                raise ValueError(f"{category.value} can never be auto-answered; only booking and faq can")
+        return value
+
+
+class SlaMinutes(Strict):
+    """Minutes to first response per category (adverse events: minutes to acknowledge the page)."""
+
+    adverse_event: int = Field(5, ge=1)
+    clinical: int = Field(10, ge=1)
+    billing: int = Field(30, ge=1)
+    booking: int = Field(5, ge=1)
+    faq: int = Field(5, ge=1)
+    other: int = Field(240, ge=1)
+
+    def for_category(self, category: Category) -> int:
+        minutes: int = getattr(self, category.value)
+        return minutes
+
+
+class FaqEntry(Strict):
+    id: str = Field(min_length=1)
+    questions: dict[Language, tuple[str, ...]]
+    answer: dict[Language, str]
+
+    @model_validator(mode="after")
+    def _has_english(self) -> FaqEntry:
+        if "en" not in self.answer:
+            raise ValueError("every answer needs at least an 'en' text")
+        if not any(self.questions.values()):
+            raise ValueError("list at least one sample question")
+        return self
+
+
+class Booking(Strict):
+    link: str = Field(min_length=1)
+    weekly_slots: dict[Weekday, tuple[time, ...]] = Field(default_factory=dict)
+    offer_count: int = Field(3, ge=1, le=10)
+    lead_minutes: int = Field(60, ge=0, description="no slot sooner than this from now is offered")
+    horizon_days: int = Field(14, ge=1, le=90)
+
+
+class Templates(Strict):
+    """Patient-facing texts. {placeholders} are filled by the bot."""
+
+    booking_reply: dict[Language, str] = {
+        "en": "Hi{name}! Thanks for reaching out to {clinic}. Our next openings: {slots}. "
+        "Book or confirm here: {link} (or reply with the time you'd like).",
+        "es": "¡Hola{name}! Gracias por escribir a {clinic}. Próximos horarios disponibles: {slots}. "
+        "Reserve o confirme aquí: {link} (o responda con la hora que prefiera).",
+    }
+    faq_reply: dict[Language, str] = {
+        "en": "{answer} — {clinic}",
+        "es": "{answer} — {clinic}",
+    }
+    after_hours_ack: dict[Language, str] = {
+        "en": "Thanks for your message to {clinic}. We are closed right now; a provider will review it "
+        "as soon as possible. If this is an emergency, call 911.",
+        "es": "Gracias por su mensaje a {clinic}. En este momento estamos cerrados; un proveedor lo revisará "
+        "lo antes posible. Si es una emergencia, llame al 911.",
+    }
+    staff_replies: dict[Language, dict[str, str]] = Field(
+        default_factory=dict, description="named canned replies staff can pick from, per language"
+    )
+
+
+class ClinicConfig(Strict):
+    clinic: Clinic
+    business_hours: BusinessHours = BusinessHours()
+    channels: RoleChannels = RoleChannels()
+    staff: tuple[StaffMember, ...] = ()
+    routing: Routing = Routing()
+    sla_minutes: SlaMinutes = SlaMinutes()
+    vip_tiers: tuple[VipTier, ...] = ()
+    faq: tuple[FaqEntry, ...] = ()
+    booking: Booking
+    templates: Templates = Templates()
+
+    @model_validator(mode="after")
+    def _staff_references_exist(self) -> ClinicConfig:
+        known = {member.id for member in self.staff}
+        if len(known) != len(self.staff):
+            raise ValueError("staff ids must be unique")
+        if self.routing.oncall_provider and self.routing.oncall_provider not in known:
+            raise ValueError(f"routing.oncall_provider {self.routing.oncall_provider!r} is not in staff")
+        for vip in self.vip_tiers:
+            if vip.named_human not in known:
+                raise ValueError(f"vip tier {vip.tier}: named_human {vip.named_human!r} is not in staff")
+        return self
+
+    def staff_member(self, staff_id: str) -> StaffMember | None:
+        return next((m for m in self.staff if m.id == staff_id), None)
+
+    def vip_tier(self, tier: int | None) -> VipTier | None:
+        if tier is None:
+            return None
+        return next((v for v in self.vip_tiers if v.tier == tier), None)

@@ -1,0 +1,1 @@
+"""Flows: the steps of the product in order — intake, triage (match, classify, route, act), delivery."""

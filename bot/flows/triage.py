@@ -1,0 +1,231 @@
+"""Triage: a stored message becomes a matched, classified, routed ticket, and the first actions are queued.
+
+The whole step is one transaction, so a crash leaves the message unprocessed (and retried), never half done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from bot.classify.result import Classification, Classifier
+from bot.clock import Clock
+from bot.config.models import ClinicConfig
+from bot.domain import Category, Channel, Role, TicketStatus
+from bot.hours import is_open
+from bot.match.directory import PatientDirectory, PatientRecord, lookup
+from bot.outbox.queue import OutboxKind, enqueue
+from bot.respond.answers import AnswerBook
+from bot.respond.compose import after_hours_ack, booking_reply, faq_reply
+from bot.respond.slots import next_slots
+from bot.route.policy import RouteDecision, route
+from bot.storage.db import Database
+from bot.storage.models import InboundMessageRow, TicketRow
+from bot.tickets.events import BOT, EventKind
+from bot.tickets.store import compare_and_set, move, open_ticket_for, record
+
+
+@dataclass(frozen=True)
+class Triage:
+    config: ClinicConfig
+    classifier: Classifier
+    answers: AnswerBook
+    directory: Callable[[Session], PatientDirectory]
+    clock: Clock
+
+
+def process(db: Database, triage: Triage, message_id: int) -> int:
+    """Turn one stored message into a ticket (or a follow-up on one); returns the ticket id. Idempotent."""
+    with db.transaction() as session:
+        message = session.get(InboundMessageRow, message_id)
+        if message is None:
+            raise LookupError(f"no inbound message {message_id}")
+        if message.processed_at is not None and message.ticket_id is not None:
+            return message.ticket_id
+        now = triage.clock.now()
+        patient = lookup(triage.directory(session), message.sender)
+        result = triage.classifier.classify(message.body)
+        existing = open_ticket_for(session, patient.key if patient else None, message.sender)
+        if existing is not None:
+            ticket = _follow_up(session, triage, existing, message, result, patient, now)
+        else:
+            ticket = _new_ticket(session, triage, message, result, patient, now)
+        message.processed_at = now
+        message.ticket_id = ticket.id
+        return ticket.id
+
+
+def reply_kind(channel: str, address: str) -> str:
+    """Patients are answered on the channel they used (a web form by email when it gave one)."""
+    if channel == Channel.SMS.value:
+        return OutboxKind.REPLY_SMS
+    if channel == Channel.EMAIL.value:
+        return OutboxKind.REPLY_EMAIL
+    if channel == Channel.WEB.value:
+        return OutboxKind.REPLY_EMAIL if "@" in address else OutboxKind.REPLY_SMS
+    return f"reply.{channel}"
+
+
+def _language(result: Classification, message: InboundMessageRow, patient: PatientRecord | None) -> str:
+    """The language the patient wrote in; for a word or two, their recorded preference."""
+    if patient and patient.language and len(message.body.split()) < 4:
+        return patient.language
+    return result.language
+
+
+def _new_ticket(
+    session: Session,
+    triage: Triage,
+    message: InboundMessageRow,
+    result: Classification,
+    patient: PatientRecord | None,
+    now: datetime,
+) -> TicketRow:
+    config = triage.config
+    ticket = TicketRow(
+        version=1,
+        status=TicketStatus.OPEN.value,
+        category=result.category.value,
+        urgency=result.urgency.value,
+        confidence=result.confidence,
+        reasons=list(result.reasons),
+        language=_language(result, message, patient),
+        channel=message.channel,
+        sender=message.sender,
+        patient_key=patient.key if patient else None,
+        patient=patient.snapshot() if patient else {},
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(ticket)
+    session.flush()
+    record(session, ticket, EventKind.RECEIVED, message.channel, now, message_id=message.id)
+    if patient:
+        record(session, ticket, EventKind.MATCHED, BOT, now, patient=patient.key, tier=patient.tier)
+    else:
+        record(session, ticket, EventKind.MATCHED, BOT, now, patient=None, new_patient=True)
+    record(
+        session, ticket, EventKind.CLASSIFIED, BOT, now,
+        category=result.category.value, confidence=round(result.confidence, 4), reasons=list(result.reasons),
+    )
+    decision = route(config, result, patient, open_now=is_open(config, now))
+    _apply_route(session, ticket, decision, now, config)
+    if decision.auto_answer and _auto_answer(session, triage, ticket, message, patient, now):
+        return ticket
+    if decision.after_hours_ack:
+        _send_after_hours_ack(session, triage, ticket, now)
+    _post(session, ticket, decision, now, config)
+    return ticket
+
+
+def _apply_route(
+    session: Session, ticket: TicketRow, decision: RouteDecision, now: datetime, config: ClinicConfig
+) -> None:
+    category = Category(ticket.category)
+    due = now + timedelta(minutes=config.sla_minutes.for_category(category))
+    # The due time is frozen here: later config edits never move a ticket already in flight.
+    due = min(ticket.due_at, due) if ticket.due_at else due
+    compare_and_set(
+        session, ticket, ticket.version,
+        role=decision.role.value, assignee=decision.assignee, paged=ticket.paged or decision.page,
+        due_at=due, updated_at=now,
+    )
+    record(
+        session, ticket, EventKind.ROUTED, BOT, now,
+        role=decision.role.value, assignee=decision.assignee, page=decision.page,
+        auto_answer=decision.auto_answer, reasons=list(decision.reasons), due_at=due.isoformat(),
+    )
+
+
+def _auto_answer(
+    session: Session,
+    triage: Triage,
+    ticket: TicketRow,
+    message: InboundMessageRow,
+    patient: PatientRecord | None,
+    now: datetime,
+) -> bool:
+    """Answer a routine ticket; False (with the reason recorded) hands it to a human instead."""
+    config = triage.config
+    if ticket.category == Category.BOOKING.value:
+        slots = next_slots(config, now)
+        if not slots:
+            record(session, ticket, EventKind.ROUTED, BOT, now, handed_to_human="no open slots to offer")
+            return False
+        text = booking_reply(config, ticket.language, patient, slots)
+        detail: dict[str, object] = {"reply": "booking_slots", "slots": [s.isoformat() for s in slots]}
+    else:
+        answer = triage.answers.find(message.body, ticket.language)
+        if answer is None:
+            record(session, ticket, EventKind.ROUTED, BOT, now, handed_to_human="no answer in the answer book")
+            return False
+        text = faq_reply(config, ticket.language, answer.text)
+        detail = {"reply": "faq", "faq_entry": answer.entry_id, "similarity": round(answer.similarity, 3)}
+    enqueue(
+        session, reply_kind(ticket.channel, ticket.sender), ticket.sender, now, ticket_id=ticket.id,
+        payload={"text": text, "by": BOT, "language": ticket.language},
+    )
+    move(session, ticket, TicketStatus.AUTO_RESOLVED, expected_version=ticket.version, resolved_at=now,
+         updated_at=now)
+    record(session, ticket, EventKind.AUTO_REPLIED, BOT, now, **detail)
+    return True
+
+
+def _send_after_hours_ack(session: Session, triage: Triage, ticket: TicketRow, now: datetime) -> None:
+    enqueue(
+        session, reply_kind(ticket.channel, ticket.sender), ticket.sender, now, ticket_id=ticket.id,
+        payload={"text": after_hours_ack(triage.config, ticket.language), "by": BOT, "language": ticket.language},
+        dedupe_key=f"ack:{ticket.id}",
+    )
+    record(session, ticket, EventKind.ACKNOWLEDGED_AFTER_HOURS, BOT, now)
+
+
+def _post(session: Session, ticket: TicketRow, decision: RouteDecision, now: datetime, config: ClinicConfig) -> None:
+    channel = config.channels.for_role(decision.role)
+    enqueue(
+        session, OutboxKind.CHAT_CARD, channel, now, ticket_id=ticket.id,
+        payload={"role": decision.role.value}, dedupe_key=f"card:{ticket.id}:{decision.role.value}",
+    )
+    if decision.page:
+        enqueue(
+            session, OutboxKind.CHAT_PAGE, decision.page, now, ticket_id=ticket.id,
+            payload={"role": Role.CLINICAL.value}, dedupe_key=f"page:{ticket.id}:{decision.page}",
+        )
+
+
+def _follow_up(
+    session: Session,
+    triage: Triage,
+    ticket: TicketRow,
+    message: InboundMessageRow,
+    result: Classification,
+    patient: PatientRecord | None,
+    now: datetime,
+) -> TicketRow:
+    record(
+        session, ticket, EventKind.FOLLOW_UP, message.channel, now,
+        message_id=message.id, category=result.category.value, confidence=round(result.confidence, 4),
+    )
+    current = Category(ticket.category)
+    if result.category.severity <= current.severity:
+        compare_and_set(session, ticket, ticket.version, updated_at=now)
+        return ticket
+    # More severe: the ticket is raised (never lowered) and routed again as what it now is.
+    compare_and_set(
+        session, ticket, ticket.version,
+        category=result.category.value, urgency=result.urgency.value, confidence=result.confidence,
+        reasons=list(result.reasons), updated_at=now,
+    )
+    record(session, ticket, EventKind.RAISED, BOT, now, **{"from": current.value, "to": result.category.value})
+    config = triage.config
+    decision = route(config, result, patient, open_now=is_open(config, now))
+    old_role = ticket.role
+    _apply_route(session, ticket, decision, now, config)
+    if decision.after_hours_ack:
+        _send_after_hours_ack(session, triage, ticket, now)
+    if decision.role.value != old_role or decision.page:
+        _post(session, ticket, decision, now, config)
+    return ticket

@@ -1,0 +1,1 @@
+"""Match: who sent this? Sender addresses normalised, then looked up in the clinic's patient directory."""

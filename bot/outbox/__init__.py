@@ -1,0 +1,1 @@
+"""Outbox: every outbound action is written down first, then delivered, retried, or raised as failed."""

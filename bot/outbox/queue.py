@@ -1,0 +1,57 @@
+"""Writing an outbound action, in the same transaction as the change that caused it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.storage.models import OutboxRow
+
+
+class OutboxKind(StrEnum):
+    REPLY_SMS = "reply.sms"
+    REPLY_EMAIL = "reply.email"
+    CHAT_CARD = "chat.card"
+    CHAT_PAGE = "chat.page"
+    CHAT_ALERT = "chat.alert"
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+def enqueue(
+    session: Session,
+    kind: str,
+    target: str,
+    now: datetime,
+    *,
+    ticket_id: int | None = None,
+    payload: dict[str, Any] | None = None,
+    dedupe_key: str | None = None,
+) -> OutboxRow:
+    """Add an action; with a `dedupe_key` the same action is only ever queued once."""
+    if dedupe_key is not None:
+        existing = session.scalars(select(OutboxRow).where(OutboxRow.dedupe_key == dedupe_key)).first()
+        if existing is not None:
+            return existing
+    row = OutboxRow(
+        kind=str(kind),
+        target=target,
+        ticket_id=ticket_id,
+        payload=payload or {},
+        status=OutboxStatus.PENDING.value,
+        attempts=0,
+        created_at=now,
+        next_attempt_at=now,
+        dedupe_key=dedupe_key,
+    )
+    session.add(row)
+    session.flush()
+    return row

@@ -1,0 +1,123 @@
+"""Delivers due outbox rows. Safe with several workers on one database: a row is leased before it is tried."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from bot.clock import Clock
+from bot.outbox.errors import DeliveryError
+from bot.outbox.queue import OutboxStatus
+from bot.storage.db import Database
+from bot.storage.models import OutboxRow
+
+log = logging.getLogger(__name__)
+
+BACKOFF = (
+    timedelta(seconds=30),
+    timedelta(minutes=2),
+    timedelta(minutes=10),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+)
+MAX_ATTEMPTS = len(BACKOFF) + 1
+LEASE = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One kind of outbound action: how to send it, and what to record once it is sent or given up."""
+
+    send: Callable[[Session, OutboxRow], dict[str, Any]]
+    on_sent: Callable[[Session, OutboxRow, datetime], None] | None = None
+
+
+FailureHook = Callable[[Session, OutboxRow, datetime], None]
+
+
+class OutboxWorker:
+    def __init__(
+        self, db: Database, clock: Clock, deliveries: Mapping[str, Delivery], on_failed: FailureHook
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._deliveries = deliveries
+        self._on_failed = on_failed
+
+    def run_due(self, limit: int = 100) -> int:
+        """Try every due row once; returns how many were tried."""
+        tried = 0
+        for row_id, attempts in self._due(limit):
+            if self._lease(row_id, attempts):
+                self._deliver(row_id)
+                tried += 1
+        return tried
+
+    def _due(self, limit: int) -> list[tuple[int, int]]:
+        now = self._clock.now()
+        with self._db.transaction() as session:
+            rows = session.execute(
+                select(OutboxRow.id, OutboxRow.attempts)
+                .where(OutboxRow.status == OutboxStatus.PENDING.value, OutboxRow.next_attempt_at <= now)
+                .order_by(OutboxRow.id)
+                .limit(limit)
+            ).all()
+        return [(row.id, row.attempts) for row in rows]
+
+    def _lease(self, row_id: int, attempts: int) -> bool:
+        """Claim the next attempt in the database, so two workers never send the same row at once."""
+        now = self._clock.now()
+        with self._db.transaction() as session:
+            result = session.execute(
+                update(OutboxRow)
+                .where(
+                    OutboxRow.id == row_id,
+                    OutboxRow.attempts == attempts,
+                    OutboxRow.status == OutboxStatus.PENDING.value,
+                )
+                .values(attempts=attempts + 1, next_attempt_at=now + LEASE)
+            )
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    def _deliver(self, row_id: int) -> None:
+        with self._db.transaction() as session:
+            row = session.get(OutboxRow, row_id)
+            assert row is not None
+            delivery = self._deliveries.get(row.kind)
+            now = self._clock.now()
+            if delivery is None:
+                self._fail(session, row, now, f"no transport configured for {row.kind}")
+                return
+            try:
+                result = delivery.send(session, row)
+            except DeliveryError as exc:
+                if exc.transient and row.attempts < MAX_ATTEMPTS:
+                    wait = (
+                        timedelta(seconds=exc.retry_after)
+                        if exc.retry_after is not None
+                        else BACKOFF[min(row.attempts - 1, len(BACKOFF) - 1)]
+                    )
+                    row.next_attempt_at = now + wait
+                    row.last_error = exc.reason
+                    log.info("outbox retry", extra={"outbox_id": row.id, "kind": row.kind, "attempt": row.attempts})
+                    return
+                self._fail(session, row, now, exc.reason)
+                return
+            row.status = OutboxStatus.SENT.value
+            row.sent_at = now
+            row.result = result
+            row.last_error = ""
+            if delivery.on_sent:
+                delivery.on_sent(session, row, now)
+
+    def _fail(self, session: Session, row: OutboxRow, now: datetime, reason: str) -> None:
+        row.status = OutboxStatus.FAILED.value
+        row.last_error = reason
+        log.warning("outbox gave up", extra={"outbox_id": row.id, "kind": row.kind, "attempts": row.attempts})
+        self._on_failed(session, row, now)

@@ -1,0 +1,28 @@
+"""The ways out, as the core sees them. Integrations implement these and raise only DeliveryError."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.cards.model import Card
+
+
+class PatientMessenger(Protocol):
+    """Sends a text to a patient on one channel; returns the provider's message id."""
+
+    def send(self, to: str, text: str, *, idempotency_key: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class PostRef:
+    channel: str
+    ts: str
+
+
+class ChatPoster(Protocol):
+    """Posts cards and lines in the clinic's messenger (Slack, Teams, or the console)."""
+
+    def post_card(self, channel: str, card: Card) -> PostRef: ...
+
+    def post_text(self, channel: str, text: str, *, thread: PostRef | None = None) -> PostRef: ...

@@ -1,0 +1,142 @@
+"""Tables. Only portable column types: the same schema runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes as UTC and hands them back aware, whatever the dialect does with zones."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class InboundMessageRow(Base):
+    """A raw patient message exactly as a channel delivered it; stored before the webhook is acknowledged."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (UniqueConstraint("channel", "provider_message_id", name="uq_inbound_provider_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    provider_message_id: Mapped[str] = mapped_column(String(128))
+    sender: Mapped[str] = mapped_column(String(320), index=True)
+    sender_name: Mapped[str] = mapped_column(String(200), default="")
+    recipient: Mapped[str] = mapped_column(String(320), default="")
+    body: Mapped[str] = mapped_column(Text)
+    media: Mapped[list[Any]] = mapped_column(default=list)
+    received_at: Mapped[datetime]
+    processed_at: Mapped[datetime | None] = mapped_column(default=None)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PatientRow(Base):
+    """The embedded patient directory (a clinic without an EHR connection imports a CSV here)."""
+
+    __tablename__ = "patients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(32), index=True, default=None)
+    email: Mapped[str | None] = mapped_column(String(320), index=True, default=None)
+    tier: Mapped[int | None] = mapped_column(Integer, default=None)
+    lifetime_value_cents: Mapped[int] = mapped_column(Integer, default=0)
+    balance_cents: Mapped[int] = mapped_column(Integer, default=0)
+    last_visit: Mapped[date | None] = mapped_column(Date, default=None)
+    next_appointment: Mapped[datetime | None] = mapped_column(default=None)
+    provider: Mapped[str] = mapped_column(String(200), default="")
+    language: Mapped[str] = mapped_column(String(8), default="")
+
+
+class TicketRow(Base):
+    __tablename__ = "tickets"
+    __table_args__ = (Index("ix_tickets_open_sender", "status", "sender"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(24), index=True)
+    category: Mapped[str] = mapped_column(String(24))
+    urgency: Mapped[str] = mapped_column(String(16))
+    confidence: Mapped[float]
+    reasons: Mapped[list[Any]] = mapped_column(default=list)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    channel: Mapped[str] = mapped_column(String(16))
+    sender: Mapped[str] = mapped_column(String(320))
+    patient_key: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+    patient: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    role: Mapped[str | None] = mapped_column(String(24), default=None)
+    assignee: Mapped[str | None] = mapped_column(String(64), default=None)
+    paged: Mapped[str | None] = mapped_column(String(64), default=None)
+    claimed_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    due_at: Mapped[datetime | None] = mapped_column(default=None)
+    first_response_at: Mapped[datetime | None] = mapped_column(default=None)
+    resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    events: Mapped[list[TicketEventRow]] = relationship(
+        back_populates="ticket", order_by="TicketEventRow.id", lazy="select"
+    )
+    messages: Mapped[list[InboundMessageRow]] = relationship(order_by="InboundMessageRow.id", lazy="select")
+
+
+class TicketEventRow(Base):
+    """Append-only audit log: every step on a ticket, with its actor and time."""
+
+    __tablename__ = "ticket_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    ticket: Mapped[TicketRow] = relationship(back_populates="events")
+
+
+class OutboxRow(Base):
+    """An outbound action (a reply to a patient, a card to post) waiting to be delivered or given up on."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True, default=None)
+    target: Mapped[str] = mapped_column(String(320))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True, default=None)

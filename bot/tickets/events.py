@@ -1,0 +1,28 @@
+"""Audit event kinds. Stored as strings; never renamed once shipped."""
+
+from enum import StrEnum
+
+
+class EventKind(StrEnum):
+    RECEIVED = "received"
+    MATCHED = "matched"
+    CLASSIFIED = "classified"
+    ROUTED = "routed"
+    FOLLOW_UP = "follow_up"
+    RAISED = "raised"
+    AUTO_REPLIED = "auto_replied"
+    ACKNOWLEDGED_AFTER_HOURS = "after_hours_ack"
+    POSTED = "posted"
+    PAGED = "paged"
+    CLAIMED = "claimed"
+    UNCLAIMED = "unclaimed"
+    REPLIED = "replied"
+    REPLY_SENT = "reply_sent"
+    DELIVERY_FAILED = "delivery_failed"
+    ESCALATED = "escalated"
+    RESOLVED = "resolved"
+    RECLASSIFIED = "reclassified"
+    REFUSED = "refused"
+
+
+BOT = "bot"

@@ -1,0 +1,42 @@
+"""A messenger that prints instead of posting: the demo, and a service run with no chat app configured."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from bot.cards.model import Card
+from bot.cards.text import render_text
+from bot.ports import PostRef
+
+
+@dataclass
+class ConsolePoster:
+    """Keeps every post in order, per channel; `echo` also prints them as they happen."""
+
+    echo: bool = False
+    posts: list[tuple[str, str]] = field(default_factory=list)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def post_card(self, channel: str, card: Card) -> PostRef:
+        return self._post(channel, render_text(card))
+
+    def post_text(self, channel: str, text: str, *, thread: PostRef | None = None) -> PostRef:
+        return self._post(channel, text)
+
+    def _post(self, channel: str, text: str) -> PostRef:
+        self.posts.append((channel, text))
+        if self.echo:
+            print(f"[#{channel}]\n{text}\n", flush=True)
+        return PostRef(channel=channel, ts=f"console-{next(self._ids)}")
+
+
+@dataclass
+class RecordingMessenger:
+    """Demo only: replies that would go to patients are kept here instead of being sent."""
+
+    sent: list[tuple[str, str]] = field(default_factory=list)
+
+    def send(self, to: str, text: str, *, idempotency_key: str) -> str:
+        self.sent.append((to, text))
+        return f"demo-{idempotency_key}"

@@ -1,0 +1,51 @@
+"""SMS to patients through Twilio's Messages API. The base URL is configurable for proxies and tests."""
+
+from __future__ import annotations
+
+import httpx
+
+from bot.outbox.errors import permanent, transient
+
+
+class TwilioSms:
+    def __init__(self, account_sid: str, auth_token: str, from_number: str, api_url: str,
+                 *, timeout: float = 10.0, client: httpx.Client | None = None) -> None:
+        self._sid = account_sid
+        self._from = from_number
+        self._url = f"{api_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
+        self._client = client or httpx.Client(timeout=timeout, auth=(account_sid, auth_token))
+
+    def send(self, to: str, text: str, *, idempotency_key: str) -> str:
+        try:
+            response = self._client.post(
+                self._url,
+                data={"To": to, "From": self._from, "Body": text},
+                headers={"I-Twilio-Idempotency-Token": idempotency_key},
+            )
+        except httpx.TimeoutException:
+            raise transient("Twilio timed out") from None
+        except httpx.TransportError as exc:
+            raise transient(f"Twilio unreachable: {type(exc).__name__}") from None
+        if response.status_code == 429:
+            raise transient("Twilio rate limited (429)", _retry_after(response))
+        if response.status_code >= 500:
+            raise transient(f"Twilio server error {response.status_code}")
+        if response.status_code >= 400:
+            raise permanent(f"Twilio refused the message: {response.status_code} {_twilio_error(response)}")
+        try:
+            return str(response.json()["sid"])
+        except (ValueError, KeyError):
+            raise transient("Twilio answered without a message sid") from None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After", "")
+    return float(value) if value.replace(".", "", 1).isdigit() else None
+
+
+def _twilio_error(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    return f"(code {body.get('code')}: {body.get('message', '')[:120]})"
