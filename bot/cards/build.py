@@ -30,7 +30,7 @@ def notification_text(ticket: TicketRow) -> str:
     return f"{label} ticket #{ticket.id}"
 
 
-def patient_fields(ticket: TicketRow) -> tuple[CardField, ...]:
+def patient_fields(ticket: TicketRow, config: ClinicConfig) -> tuple[CardField, ...]:
     p = ticket.patient or {}
     if not p.get("key"):
         return (CardField("Patient", "New — not in the directory"), CardField("From", ticket.sender))
@@ -40,15 +40,15 @@ def patient_fields(ticket: TicketRow) -> tuple[CardField, ...]:
     fields.append(CardField("Lifetime value", money(int(p.get("lifetime_value_cents") or 0))))
     fields.append(CardField("Balance", money(int(p.get("balance_cents") or 0))))
     fields.append(CardField("Last visit", p.get("last_visit") or "—"))
-    fields.append(CardField("Next appointment", _short_time(p.get("next_appointment"))))
+    fields.append(CardField("Next appointment", _local_time(p.get("next_appointment"), config)))
     fields.append(CardField("Provider", p.get("provider") or "—"))
     return tuple(fields)
 
 
-def _short_time(value: str | None) -> str:
+def _local_time(value: str | None, config: ClinicConfig) -> str:
     if not value:
         return "—"
-    return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M")
+    return datetime.fromisoformat(value).astimezone(config.clinic.tz).strftime("%a %b %d %H:%M")
 
 
 def due_text(ticket: TicketRow, now: datetime) -> str:
@@ -100,7 +100,7 @@ def build_card(ticket: TicketRow, message_text: str, config: ClinicConfig, now: 
         title=f"{BADGES.get(ticket.category, ticket.category)} · {ticket.urgency} · #{ticket.id}",
         category=ticket.category,
         urgency=ticket.urgency,
-        patient=patient_fields(ticket),
+        patient=patient_fields(ticket, config),
         message=message_text,
         reasons=tuple(ticket.reasons or ()),
         context=tuple(context),

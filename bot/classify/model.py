@@ -21,6 +21,15 @@ from bot.classify.training import Example, load_examples
 from bot.domain import Category
 
 CATEGORIES = tuple(Category)
+# Words too common to explain anything on a card, in either language.
+_NOT_A_CUE = frozenset(
+    """
+    a an and are as at be but by can could did do does for from had has have hi hello i i'm im in is it its
+    me my of on or so that the their them then there this to u ur was we were what when where which who why
+    will with would you your yo el la los las un una de del y o que en es me mi por para con se lo le su al
+    hola gracias please pls thanks thank just also
+    """.split()
+)
 _SPACES = re.compile(r"\s+")
 _REPEATS = re.compile(r"(.)\1{2,}")
 
@@ -90,7 +99,14 @@ class TriageModel:
             return ()
         contributions = row.data[: len(indices)] * weights[indices]
         order = np.argsort(-contributions)
-        cues = [f"“{self._word_names[indices[i]]}”" for i in order[:limit] if contributions[i] > 0]
+        cues: list[str] = []
+        for i in order:
+            word = str(self._word_names[indices[i]])
+            if contributions[i] <= 0 or len(cues) == limit:
+                break
+            if all(part in _NOT_A_CUE or len(part) < 2 for part in word.split()):
+                continue
+            cues.append(f"“{word}”")
         return (f"cues: {', '.join(cues)}",) if cues else ()
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot.cards.build import build_card
+from bot.clock import Clock
 from bot.config.models import ClinicConfig
 from bot.domain import TicketStatus
 from bot.outbox.queue import OutboxKind, enqueue
@@ -25,7 +26,7 @@ def ticket_text(ticket: TicketRow) -> str:
 
 
 def deliveries(
-    config: ClinicConfig, messengers: Mapping[str, PatientMessenger], poster: ChatPoster
+    config: ClinicConfig, clock: Clock, messengers: Mapping[str, PatientMessenger], poster: ChatPoster
 ) -> dict[str, Delivery]:
     table: dict[str, Delivery] = {}
     for kind, messenger in messengers.items():
@@ -33,7 +34,7 @@ def deliveries(
 
     def send_card(session: Session, row: OutboxRow) -> dict[str, Any]:
         ticket = _ticket(session, row)
-        card = build_card(ticket, ticket_text(ticket), config, row.next_attempt_at)
+        card = build_card(ticket, ticket_text(ticket), config, clock.now())
         ref = poster.post_card(row.target, card)
         return {"channel": ref.channel, "ts": ref.ts}
 

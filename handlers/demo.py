@@ -1,0 +1,114 @@
+"""`triage-bot demo`: a morning and evening at the demo clinic, sent through the real webhook path.
+
+No accounts: SMS and email replies are recorded instead of sent, and cards are printed instead of posted.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from collections import defaultdict
+from datetime import datetime, time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+from twilio.request_validator import RequestValidator
+
+from bot.clock import ManualClock
+from bot.config.loader import load_config
+from bot.match.importer import import_patients
+from bot.outbox.queue import OutboxKind
+from bot.settings import TriageSettings, TwilioSettings
+from bot.storage.models import InboundMessageRow, TicketRow
+from handlers.cli import DEMO_CONFIG, DEMO_DIR
+from handlers.http_app import create_app
+from handlers.local_server import LocalServer
+from handlers.web_form import sign
+from handlers.wiring import build_service
+from integrations.console import ConsolePoster, RecordingMessenger
+
+DEMO_DAY = datetime(2026, 11, 24).date()  # a Tuesday
+
+
+def run_demo(database: Path | None = None) -> int:
+    db_path = database or Path("var/demo.db")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    config = load_config(DEMO_CONFIG)
+    tz = config.clinic.tz
+    clock = ManualClock(datetime.combine(DEMO_DAY, time(8, 55), tzinfo=tz))
+    web_secret, twilio_token = secrets.token_hex(16), secrets.token_hex(16)
+    settings = TriageSettings(database_url=f"sqlite:///{db_path}", web_form_secret=web_secret)
+    twilio = TwilioSettings(account_sid="ACdemo", auth_token=twilio_token, from_number="+14155550100")
+    poster = ConsolePoster()
+    sms, email = RecordingMessenger(), RecordingMessenger()
+    print(f"Demo clinic: {config.clinic.name} ({config.clinic.timezone}); training the classifier…", flush=True)
+    service = build_service(settings, twilio, config, clock=clock, poster=poster,
+                            messengers={OutboxKind.REPLY_SMS: sms, OutboxKind.REPLY_EMAIL: email})
+    with service.db.transaction() as session:
+        import_patients(session, DEMO_DIR / "patients.csv", tz)
+    messages = [json.loads(line) for line in (DEMO_DIR / "messages.jsonl").read_text("utf-8").splitlines() if line]
+    print(f"Sending {len(messages)} inbound messages through the webhooks:\n")
+    with LocalServer(create_app(service)) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        for item in messages:
+            clock.set(datetime.combine(DEMO_DAY, time.fromisoformat(item["at"]), tzinfo=tz))
+            before = _stored(service)
+            response = _send(client, server.url, item, twilio_token, web_secret)
+            service.run_outbox()
+            stored = "stored" if _stored(service) > before else "already stored: provider retry, nothing new"
+            tag = f"HTTP {response.status_code}, {stored}"
+            print(f"  {item['at']} {item['channel']:<3} {item['id']:<13} {tag}")
+    _report(service, poster, sms, email, config.clinic.name, db_path)
+    return 0
+
+
+def _send(client: httpx.Client, base: str, item: dict[str, Any], token: str, secret: str) -> httpx.Response:
+    if item["channel"] == "sms":
+        form = {"MessageSid": item["id"], "From": item["from"], "To": "+14155550100", "Body": item["text"],
+                "NumMedia": str(len(item.get("media", [])))}
+        for index, media in enumerate(item.get("media", [])):
+            form[f"MediaUrl{index}"] = media["url"]
+            form[f"MediaContentType{index}"] = media["content_type"]
+        signature = RequestValidator(token).compute_signature(f"{base}/inbound/sms", form)
+        return client.post("/inbound/sms", data=form, headers={"X-Twilio-Signature": signature})
+    payload = {"id": item["id"], "message": item["text"], "name": item.get("name", ""),
+               "email": item.get("email", ""), "phone": item.get("phone", "")}
+    body = json.dumps(payload).encode()
+    return client.post("/inbound/web", content=body,
+                       headers={"Content-Type": "application/json", "X-Triage-Signature": sign(secret, body)})
+
+
+def _stored(service: Any) -> int:
+    with service.db.transaction() as session:
+        return int(session.scalar(select(func.count()).select_from(InboundMessageRow)) or 0)
+
+
+def _report(service: Any, poster: ConsolePoster, sms: RecordingMessenger, email: RecordingMessenger,
+            clinic: str, db_path: Path) -> None:
+    by_channel: dict[str, list[str]] = defaultdict(list)
+    for channel, text in poster.posts:
+        by_channel[channel].append(text)
+    staff_dm = {m.chat_user: m.name for m in service.config.staff}
+    out = sys.stdout
+    out.write("\n" + "=" * 78 + "\nCards and pages posted, per channel\n" + "=" * 78 + "\n")
+    for channel, posts in by_channel.items():
+        name = f"DM to {staff_dm[channel]}" if channel in staff_dm else f"#{channel}"
+        out.write(f"\n── {name} ({len(posts)}) " + "─" * max(0, 60 - len(name)) + "\n")
+        for text in posts:
+            out.write(text + "\n\n")
+    out.write("=" * 78 + "\nReplies patients got from the bot (recorded, not sent)\n" + "=" * 78 + "\n")
+    replies: dict[str, list[str]] = defaultdict(list)
+    for to, text in [*sms.sent, *email.sent]:
+        replies[to].append(text)
+    for to, texts in replies.items():
+        out.write(f"\n{to}\n")
+        for text in texts:
+            out.write(f"  → {text}\n")
+    with service.db.transaction() as session:
+        counts = dict(session.execute(select(TicketRow.status, func.count()).group_by(TicketRow.status)).all())
+    out.write(f"\nTickets by status: {counts}\n")
+    out.write(f"Database: {db_path.resolve()}\n")
+    out.write(f"See any ticket's timeline: TRIAGE_DATABASE_URL=sqlite:///{db_path} triage-bot ticket show 1\n")

@@ -1,0 +1,68 @@
+"""The one place that knows every adapter: builds the service from settings, config and the chosen transports."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from bot.classify.model import default_model
+from bot.classify.result import Classifier
+from bot.clock import Clock, SystemClock
+from bot.config.models import ClinicConfig
+from bot.flows.deliver import deliveries, failure_hook
+from bot.flows.triage import Triage
+from bot.match.directory import EmbeddedDirectory
+from bot.outbox.queue import OutboxKind
+from bot.outbox.worker import OutboxWorker
+from bot.ports import ChatPoster, PatientMessenger
+from bot.respond.answers import AnswerBook
+from bot.settings import TriageSettings, TwilioSettings
+from bot.storage.db import Database
+from handlers.service import Service
+from integrations.console import ConsolePoster
+from integrations.email_smtp import SmtpEmail, SmtpSettings
+from integrations.twilio_sms import TwilioSms
+
+log = logging.getLogger(__name__)
+
+
+def patient_messengers(config: ClinicConfig, twilio: TwilioSettings, smtp: SmtpSettings) -> dict[str, PatientMessenger]:
+    """Real transports for every channel whose credentials are set; the rest fail visibly in the outbox."""
+    messengers: dict[str, PatientMessenger] = {}
+    if twilio.can_send and twilio.auth_token is not None:
+        messengers[OutboxKind.REPLY_SMS] = TwilioSms(
+            twilio.account_sid, twilio.auth_token.get_secret_value(), twilio.from_number, twilio.api_url
+        )
+    else:
+        log.warning("TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN/TWILIO_FROM_NUMBER not all set: SMS replies cannot be sent")
+    if smtp.can_send:
+        messengers[OutboxKind.REPLY_EMAIL] = SmtpEmail(smtp, subject=f"Your message to {config.clinic.name}")
+    else:
+        log.warning("SMTP_HOST/SMTP_SENDER not set: email replies cannot be sent")
+    return messengers
+
+
+def build_service(
+    settings: TriageSettings,
+    twilio: TwilioSettings,
+    config: ClinicConfig,
+    *,
+    clock: Clock | None = None,
+    poster: ChatPoster | None = None,
+    messengers: Mapping[str, PatientMessenger] | None = None,
+    classifier: Classifier | None = None,
+) -> Service:
+    clock = clock or SystemClock()
+    db = Database(settings.database_url)
+    if messengers is None:
+        messengers = patient_messengers(config, twilio, SmtpSettings())
+    poster = poster or ConsolePoster(echo=True)
+    triage = Triage(
+        config=config,
+        classifier=classifier or default_model(),
+        answers=AnswerBook(config.faq),
+        directory=EmbeddedDirectory,
+        clock=clock,
+    )
+    worker = OutboxWorker(db, clock, deliveries(config, clock, messengers, poster), failure_hook(config))
+    return Service(settings=settings, twilio=twilio, config=config, db=db, clock=clock, triage=triage, outbox=worker)
