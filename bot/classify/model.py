@@ -17,19 +17,11 @@ from sklearn.linear_model import LogisticRegression
 from bot.classify.language import detect_language
 from bot.classify.result import Classification
 from bot.classify.safety import fold, raise_category
+from bot.classify.stopwords import STOPWORDS as _NOT_A_CUE
 from bot.classify.training import Example, load_examples
 from bot.domain import Category
 
 CATEGORIES = tuple(Category)
-# Words too common to explain anything on a card, in either language.
-_NOT_A_CUE = frozenset(
-    """
-    a an and are as at be but by can could did do does for from had has have hi hello i i'm im in is it its
-    me my of on or so that the their them then there this to u ur was we were what when where which who why
-    will with would you your yo el la los las un una de del y o que en es me mi por para con se lo le su al
-    hola gracias please pls thanks thank just also
-    """.split()
-)
 _SPACES = re.compile(r"\s+")
 _REPEATS = re.compile(r"(.)\1{2,}")
 

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import re
+
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from bot.classify.stopwords import STOPWORDS
 from bot.config.models import FaqEntry
+
+_WORD = re.compile(r"[\w']+")
+
+
+def content_words(text: str) -> str:
+    """The words that carry the question ("park", "horario"), without the ones every question shares."""
+    return " ".join(w for w in _WORD.findall(text.lower()) if w not in STOPWORDS)
 
 MIN_SIMILARITY = 0.32
 
@@ -20,7 +30,7 @@ class Answer:
 
 
 class AnswerBook:
-    """Char n-gram similarity against each entry's sample questions, in both languages."""
+    """Char n-gram similarity of content words against each entry's sample questions, in both languages."""
 
     def __init__(self, entries: tuple[FaqEntry, ...], min_similarity: float = MIN_SIMILARITY) -> None:
         self._entries = entries
@@ -30,7 +40,7 @@ class AnswerBook:
         for index, entry in enumerate(entries):
             for samples in entry.questions.values():
                 for sample in samples:
-                    questions.append(sample)
+                    questions.append(content_words(sample))
                     self._owners.append(index)
         self._vectorizer: TfidfVectorizer | None = None
         if questions:
@@ -41,7 +51,7 @@ class AnswerBook:
     def find(self, question: str, language: str) -> Answer | None:
         if self._vectorizer is None:
             return None
-        vector = self._vectorizer.transform([question])
+        vector = self._vectorizer.transform([content_words(question)])
         similarities = np.asarray((self._matrix @ vector.T).todense()).ravel()
         best = int(similarities.argmax())
         score = float(similarities[best])

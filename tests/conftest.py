@@ -1,0 +1,124 @@
+"""A clinic under test: the real app on a loopback port, a real SQLite file, Twilio played by a local server."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from sqlalchemy import select
+from twilio.request_validator import RequestValidator
+
+from bot.clock import ManualClock
+from bot.config.loader import load_config
+from bot.match.importer import import_patients
+from bot.outbox.queue import OutboxKind
+from bot.settings import TriageSettings, TwilioSettings
+from bot.storage.models import InboundMessageRow, OutboxRow, TicketEventRow, TicketRow
+from handlers.http_app import create_app
+from handlers.local_server import LocalServer
+from handlers.service import Service
+from handlers.web_form import sign
+from handlers.wiring import build_service
+from integrations.console import ConsolePoster
+from integrations.twilio_sms import TwilioSms
+from tests.standins import StandIn, twilio_default
+
+HERE = Path(__file__).parent
+SHARED = HERE.parent.parent / "shared"
+TZ = ZoneInfo("America/New_York")
+TWILIO_TOKEN = "test-twilio-auth-token"
+WEB_SECRET = "test-web-form-secret"
+CLINIC_NUMBER = "+12125550000"
+
+PATIENTS_CSV = """id,name,phone,email,tier,lifetime_value,balance,last_visit,next_appointment,provider,language
+P-1,Olivia Bennett,+1 212 555 0101,olivia@example.com,2,3240,0,2026-10-02,2026-12-01 10:00,Dr. Lee,en
+P-2,Harper Collins,212-555-0102,harper@example.com,1,14200,0,2026-11-18,,Dr. Lee,en
+P-3,Sofía Ramírez,(212) 555-0103,sofia@example.com,2,1890.50,120,2026-11-10,,Dr. Lee,es
+P-4,Daniel Kim,2125550104,dan@example.com,3,420,480,2026-09-14,,Dr. Lee,en
+"""
+
+
+def local(*args: int) -> datetime:
+    return datetime(*args, tzinfo=TZ)  # type: ignore[misc]
+
+
+@dataclass
+class Clinic:
+    service: Service
+    clock: ManualClock
+    twilio: StandIn
+    poster: ConsolePoster
+    http: httpx.Client
+    url: str
+    _sids: Any = None
+
+    def sms(self, body: str, sender: str = "+12125550199", *, sid: str | None = None,
+            extra: dict[str, str] | None = None, signature: str | None = None) -> httpx.Response:
+        self._sids = self._sids or itertools.count(1)
+        form = {"MessageSid": sid or f"SMtest{next(self._sids):04d}", "From": sender, "To": CLINIC_NUMBER,
+                "Body": body, "NumMedia": "0", **(extra or {})}
+        if signature is None:
+            signature = RequestValidator(TWILIO_TOKEN).compute_signature(f"{self.url}/inbound/sms", form)
+        return self.http.post("/inbound/sms", data=form, headers={"X-Twilio-Signature": signature})
+
+    def web(self, payload: dict[str, Any] | bytes, *, secret: str = WEB_SECRET) -> httpx.Response:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        return self.http.post("/inbound/web", content=body, headers={
+            "Content-Type": "application/json", "X-Triage-Signature": sign(secret, body)})
+
+    def deliver(self) -> int:
+        return self.service.run_outbox()
+
+    def tickets(self) -> list[TicketRow]:
+        with self.service.db.transaction() as session:
+            return list(session.scalars(select(TicketRow).order_by(TicketRow.id)))
+
+    def events(self, ticket_id: int) -> list[str]:
+        with self.service.db.transaction() as session:
+            return list(session.scalars(select(TicketEventRow.kind).where(TicketEventRow.ticket_id == ticket_id)
+                                        .order_by(TicketEventRow.id)))
+
+    def outbox(self, kind: str | None = None) -> list[OutboxRow]:
+        with self.service.db.transaction() as session:
+            query = select(OutboxRow).order_by(OutboxRow.id)
+            if kind:
+                query = query.where(OutboxRow.kind == kind)
+            return list(session.scalars(query))
+
+    def inbound(self) -> list[InboundMessageRow]:
+        with self.service.db.transaction() as session:
+            return list(session.scalars(select(InboundMessageRow).order_by(InboundMessageRow.id)))
+
+    def texts_to(self, phone: str) -> list[str]:
+        return [r.form["Body"] for r in self.twilio.requests if r.form.get("To") == phone]
+
+
+@pytest.fixture
+def clinic(tmp_path: Path) -> Iterator[Clinic]:
+    config = load_config(HERE / "data_clinic.yml")
+    clock = ManualClock(local(2026, 11, 24, 10, 30))  # a Tuesday morning, clinic open
+    twilio = StandIn(twilio_default)
+    settings = TriageSettings(database_url=f"sqlite:///{tmp_path / 'triage.db'}", web_form_secret=WEB_SECRET,
+                              max_body_bytes=16 * 1024)
+    twilio_settings = TwilioSettings(account_sid="ACtest", auth_token=TWILIO_TOKEN, from_number=CLINIC_NUMBER,
+                                     api_url=twilio.url)
+    sms = TwilioSms("ACtest", TWILIO_TOKEN, CLINIC_NUMBER, twilio.url)
+    poster = ConsolePoster()
+    service = build_service(settings, twilio_settings, config, clock=clock, poster=poster,
+                            messengers={OutboxKind.REPLY_SMS: sms})
+    csv_path = tmp_path / "patients.csv"
+    csv_path.write_text(PATIENTS_CSV, encoding="utf-8")
+    with service.db.transaction() as session:
+        import_patients(session, csv_path, TZ)
+    with LocalServer(create_app(service)) as server, httpx.Client(base_url=server.url, timeout=30) as http:
+        yield Clinic(service, clock, twilio, poster, http, server.url)
+    twilio.close()
+    service.db.dispose()

@@ -1,0 +1,88 @@
+"""Local HTTP servers standing in for vendor APIs (Twilio, Slack, ...): they record requests and answer as told."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def form(self) -> dict[str, str]:
+        return {k: v[0] for k, v in parse_qs(self.body.decode()).items()}
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class StandIn:
+    """Answers each request with the next scripted Answer, else with `default(request)`."""
+
+    def __init__(self, default: Callable[[Recorded], Answer]) -> None:
+        self.requests: list[Recorded] = []
+        self.script: deque[Answer] = deque()
+        self._default = default
+        self._lock = threading.Lock()
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                recorded = Recorded("POST", self.path, {k.lower(): v for k, v in self.headers.items()},
+                                    self.rfile.read(length))
+                answer = stand_in._answer(recorded)
+                payload = json.dumps(answer.body).encode() if answer.body is not None else b""
+                self.send_response(answer.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                for key, value in answer.headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST  # noqa: N815
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def _answer(self, recorded: Recorded) -> Answer:
+        with self._lock:
+            self.requests.append(recorded)
+            if self.script:
+                return self.script.popleft()
+        return self._default(recorded)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def twilio_default(recorded: Recorded) -> Answer:
+    form = recorded.form
+    return Answer(201, {"sid": f"SM{len(form.get('Body', '')):04d}{abs(hash(recorded.body)) % 10**8:08d}",
+                        "status": "queued", "to": form.get("To")})
