@@ -97,7 +97,7 @@ def failure_hook(config: ClinicConfig) -> Any:
         ticket = session.get(TicketRow, row.ticket_id) if row.ticket_id else None
         if ticket is not None:
             record(session, ticket, EventKind.DELIVERY_FAILED, BOT, now,
-                   outbox_id=row.id, kind=row.kind, attempts=row.attempts, reason=row.last_error)
+                   outbox_id=row.id, outbox_kind=row.kind, attempts=row.attempts, reason=row.last_error)
         if row.kind == OutboxKind.CHAT_ALERT:
             return  # an alert about an alert would loop; the audit log and the error log keep it
         number = f" for ticket #{ticket.id}" if ticket else ""

@@ -94,30 +94,42 @@ class OutboxWorker:
             if delivery is None:
                 self._fail(session, row, now, f"no transport configured for {row.kind}")
                 return
-            try:
-                result = delivery.send(session, row)
-            except DeliveryError as exc:
-                if exc.transient and row.attempts < MAX_ATTEMPTS:
-                    wait = (
-                        timedelta(seconds=exc.retry_after)
-                        if exc.retry_after is not None
-                        else BACKOFF[min(row.attempts - 1, len(BACKOFF) - 1)]
-                    )
-                    row.next_attempt_at = now + wait
-                    row.last_error = exc.reason
-                    log.info("outbox retry", extra={"outbox_id": row.id, "kind": row.kind, "attempt": row.attempts})
-                    return
-                self._fail(session, row, now, exc.reason)
+            outcome = _attempt(delivery, session, row)
+            if isinstance(outcome, DeliveryError):
+                if outcome.transient and row.attempts < MAX_ATTEMPTS:
+                    self._retry_later(row, now, outcome)
+                else:
+                    self._fail(session, row, now, outcome.reason)
                 return
             row.status = OutboxStatus.SENT.value
             row.sent_at = now
-            row.result = result
+            row.result = outcome
             row.last_error = ""
             if delivery.on_sent:
                 delivery.on_sent(session, row, now)
+
+    def _retry_later(self, row: OutboxRow, now: datetime, error: DeliveryError) -> None:
+        if error.retry_after is not None:
+            wait = timedelta(seconds=error.retry_after)
+        else:
+            wait = BACKOFF[min(row.attempts - 1, len(BACKOFF) - 1)]
+        row.next_attempt_at = now + wait
+        row.last_error = error.reason
+        log.info("outbox retry", extra={"outbox_id": row.id, "kind": row.kind, "attempt": row.attempts})
 
     def _fail(self, session: Session, row: OutboxRow, now: datetime, reason: str) -> None:
         row.status = OutboxStatus.FAILED.value
         row.last_error = reason
         log.warning("outbox gave up", extra={"outbox_id": row.id, "kind": row.kind, "attempts": row.attempts})
         self._on_failed(session, row, now)
+
+
+def _attempt(delivery: Delivery, session: Session, row: OutboxRow) -> dict[str, Any] | DeliveryError:
+    try:
+        return delivery.send(session, row)
+    except DeliveryError as error:
+        return error
+    except Exception as exc:
+        # A bug in one delivery must not stop the others: retried like an outage, and logged.
+        log.exception("outbox delivery crashed", extra={"outbox_id": row.id, "kind": row.kind})
+        return DeliveryError(f"internal error: {type(exc).__name__}", transient=True)

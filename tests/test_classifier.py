@@ -1,0 +1,111 @@
+"""The classifier: the bar on the held-out dev set, the safety layer, and `triage-bot classify`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.classify.model import default_model
+from bot.classify.safety import raise_category
+from bot.classify.training import load_examples
+from bot.domain import Category
+from handlers.cli import main
+from tests.conftest import SHARED
+
+ROOT = Path(__file__).resolve().parents[1]
+DEV = SHARED / "dev-messages.jsonl"
+
+
+@pytest.mark.skipif(not DEV.exists(), reason="../shared/dev-messages.jsonl is not beside this clone")
+def test_dev_set_bar_is_met() -> None:
+    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "eval_classifier.py"), str(DEV)],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "adverse events missed: 0" in run.stdout
+    assert "clinical/adverse put in booking/faq/other: 0" in run.stdout
+
+
+def test_training_data_is_varied_and_never_the_dev_set() -> None:
+    examples = load_examples()
+    assert len(examples) > 1500
+    counts = {c: sum(e.category is c for e in examples) for c in Category}
+    assert min(counts.values()) >= 200
+    assert sum(e.lang == "es" for e in examples) > 500
+    texts = {e.text.strip().lower() for e in examples}
+    assert len(texts) == len(examples)
+    if DEV.exists():
+        dev = {json.loads(line)["text"].strip().lower() for line in DEV.read_text("utf-8").splitlines() if line}
+        assert not texts & dev
+
+
+@pytest.mark.parametrize("text", [
+    "my forehead feels tight and tingly since the peel and now it is weeping",
+    "cannot close my mouth all the way after the appointment",
+    "se me cayó el párpado izquierdo desde el botox del lunes",
+    "lip looks like a balloon today and it's throbbing, is that normal?",
+])
+def test_unseen_complications_are_paged(text: str) -> None:
+    result = default_model().classify(text)
+    assert result.category is Category.ADVERSE_EVENT and result.page and result.urgency.value == "critical"
+
+
+def test_negated_and_hypothetical_symptoms_are_not_pages() -> None:
+    model = default_model()
+    assert model.classify("no swelling at all, just wondering when I can work out").category is Category.CLINICAL
+    assert model.classify("will I bruise after lip filler?").category is Category.CLINICAL
+
+
+def test_result_carries_confidence_reasons_and_language() -> None:
+    result = default_model().classify("hola, necesito cambiar mi cita del jueves")
+    assert result.category is Category.BOOKING and result.language == "es"
+    assert 0.0 < result.confidence <= 1.0
+    assert result.reasons and "cita" in result.reasons[0]
+
+
+def test_safety_layer_only_ever_raises() -> None:
+    scores = {c: 0.0 for c in Category}
+    for choice in Category:
+        for text in ("ok thanks", "my lip is swollen since yesterday", "do you do botox"):
+            verdict = raise_category(choice, {**scores, choice: 1.0}, text)
+            assert verdict.category.severity >= choice.severity
+    low = {**scores, Category.FAQ: 0.7, Category.ADVERSE_EVENT: 0.25}
+    assert raise_category(Category.FAQ, low, "whatever").category is Category.ADVERSE_EVENT
+
+
+def test_classify_command_reads_jsonl_and_reports_bad_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text(
+        '{"id": "a", "text": "my cheek is swollen and hot since the filler"}\n'
+        "{not json\n"
+        '{"id": "c", "text": ""}\n'
+        '{"id": "d", "channel": "sms", "text": "what are your hours?"}\n',
+        encoding="utf-8",
+    )
+    assert main(["classify", str(path)]) == 1
+    captured = capsys.readouterr()
+    rows = [json.loads(line) for line in captured.out.splitlines()]
+    assert [r["id"] for r in rows] == ["a", "d"]
+    assert rows[0]["category"] == "adverse_event" and rows[0]["page"] is True and rows[0]["urgency"] == "critical"
+    assert rows[1]["category"] == "faq" and rows[1]["page"] is False
+    assert set(rows[0]) >= {"id", "category", "urgency", "page", "confidence", "language", "reasons"}
+    assert f"{path}:2: not valid JSON" in captured.err
+    assert f"{path}:3: needs a non-empty 'text'" in captured.err
+
+
+def test_classify_command_reads_csv_and_stdin(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text('id,text\n1,"why was I charged twice?"\n2,STOP\n', encoding="utf-8")
+    assert main(["classify", str(path)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["id"], r["category"]) for r in rows] == [("1", "billing"), ("2", "other")]
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO('{"text": "can i reschedule to friday"}\n'))
+    assert main(["classify"]) == 0
+    [row] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert row["id"] == "1" and row["category"] == "booking"
