@@ -46,7 +46,7 @@ class StandIn:
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 recorded = Recorded("POST", self.path, {k.lower(): v for k, v in self.headers.items()},
                                     self.rfile.read(length))
@@ -60,7 +60,7 @@ class StandIn:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            do_GET = do_POST  # noqa: N815
+            do_GET = do_POST
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

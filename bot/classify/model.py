@@ -1,7 +1,11 @@
-"""The triage classifier: TF-IDF over words and character n-grams, logistic regression, then the safety layer.
+"""The triage classifier: TF-IDF over words and character n-grams plus a sentence embedding, logistic
+regression, then the safety layer.
 
-Character n-grams carry typos, SMS spellings and Spanish inflections; word n-grams give readable reasons.
-Trained from the repo's examples when first loaded (about a second), so no model file can drift from its data.
+Character n-grams carry typos, SMS spellings and Spanish inflections; word n-grams give readable reasons; the
+multilingual Universal Sentence Encoder block (bot.classify.embeddings) carries meaning that shares no words
+with the training examples. Each block has unit norm per message; the embedding block is scaled by
+`use_weight`. Trained from the repo's examples when first loaded (the training texts' embeddings come from a
+shipped cache), so no model file can drift from its data.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from bot.classify.embeddings import embed
 from bot.classify.language import detect_language
 from bot.classify.result import Classification
 from bot.classify.safety import fold, raise_category
@@ -31,8 +36,14 @@ def normalize(text: str) -> str:
     return _SPACES.sub(" ", _REPEATS.sub(r"\1\1", fold(text))).strip()
 
 
+# Inverse regularisation strength and the weight of the USE block (words and chars each weigh 1).
+C = 8.0
+USE_WEIGHT = 1.0
+
+
 class TriageModel:
-    def __init__(self, examples: list[Example], *, c: float = 8.0) -> None:
+    def __init__(self, examples: list[Example], *, c: float = C, use_weight: float = USE_WEIGHT) -> None:
+        self._use_weight = use_weight
         texts = [normalize(e.text) for e in examples]
         labels = np.array([CATEGORIES.index(e.category) for e in examples])
         self._words = TfidfVectorizer(
@@ -49,9 +60,14 @@ class TriageModel:
         self._word_names = self._words.get_feature_names_out()
 
     def _features(self, texts: list[str], *, fit: bool = False) -> csr_matrix:
+        """Word block, char block, USE block, in that order (the cues rely on the word block coming first)."""
         if fit:
-            return hstack([self._words.fit_transform(texts), self._chars.fit_transform(texts)]).tocsr()
-        return hstack([self._words.transform(texts), self._chars.transform(texts)]).tocsr()
+            blocks = [self._words.fit_transform(texts), self._chars.fit_transform(texts)]
+        else:
+            blocks = [self._words.transform(texts), self._chars.transform(texts)]
+        if self._use_weight:
+            blocks.append(csr_matrix(embed(texts) * self._use_weight))
+        return hstack(blocks, format="csr")
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
         return self._model.predict_proba(self._features([normalize(t) for t in texts]))
@@ -86,10 +102,11 @@ class TriageModel:
     def _cues(self, row: csr_matrix, category: Category, limit: int = 4) -> tuple[str, ...]:
         """The words in this message that pushed hardest towards `category`."""
         weights = self._model.coef_[CATEGORIES.index(category)]
-        indices = row.indices[row.indices < self._word_count]
+        in_words = row.indices < self._word_count
+        indices = row.indices[in_words]
         if not len(indices):
             return ()
-        contributions = row.data[: len(indices)] * weights[indices]
+        contributions = row.data[in_words] * weights[indices]
         order = np.argsort(-contributions)
         cues: list[str] = []
         for i in order:

