@@ -16,13 +16,17 @@ class ConsolePoster:
 
     echo: bool = False
     posts: list[tuple[str, str]] = field(default_factory=list)
+    updates: list[tuple[str, str]] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def post_card(self, channel: str, card: Card) -> PostRef:
         return self._post(channel, render_text(card))
 
     def post_text(self, channel: str, text: str, *, thread: PostRef | None = None) -> PostRef:
-        return self._post(channel, text)
+        return self._post(channel, f"  ↳ {text}" if thread else text)
+
+    def update_card(self, ref: PostRef, card: Card) -> None:
+        self.updates.append((ref.channel, render_text(card)))
 
     def _post(self, channel: str, text: str) -> PostRef:
         self.posts.append((channel, text))

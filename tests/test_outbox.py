@@ -95,5 +95,5 @@ def test_two_workers_never_send_the_same_reply_twice(clinic: Clinic) -> None:
     clinic.sms("need to reschedule my appt tmrw", sender="+12125550101")
     due = other._due(10)
     assert clinic.deliver() == 1
-    assert [other._lease(row_id, attempts) for row_id, attempts in due] == [False]
+    assert [other._lease(row_id, attempts) for row_id, attempts, _, _ in due] == [False]
     assert len(clinic.texts_to("+12125550101")) == 1

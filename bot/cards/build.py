@@ -1,4 +1,4 @@
-"""Build a ticket's card from its current state. Called at every render, so the card is always the ticket."""
+"""Build a ticket's card from its current state and audit log. Called at every render, so the card is the ticket."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from bot.cards.model import ActionId, Card, CardAction, CardField
 from bot.config.models import ClinicConfig
 from bot.domain import Category, TicketStatus
 from bot.storage.models import TicketRow
+from bot.tickets.events import EventKind
 
 BADGES = {
     Category.ADVERSE_EVENT.value: "🔴 Adverse event",
@@ -30,10 +31,23 @@ def notification_text(ticket: TicketRow) -> str:
     return f"{label} ticket #{ticket.id}"
 
 
+def initials(name: str) -> str:
+    return "".join(f"{part[0].upper()}." for part in name.split() if part)
+
+
 def patient_fields(ticket: TicketRow, config: ClinicConfig) -> tuple[CardField, ...]:
+    detail = config.privacy.card_detail
     p = ticket.patient or {}
+    if detail == "none":
+        return ()
     if not p.get("key"):
-        return (CardField("Patient", "New — not in the directory"), CardField("From", ticket.sender))
+        sender = ticket.sender if detail == "full" else "hidden"
+        return (CardField("Patient", "New — not in the directory"), CardField("From", sender))
+    if detail == "initials":
+        fields = [CardField("Patient", initials(p.get("name") or ""))]
+        if p.get("tier") is not None:
+            fields.append(CardField("Tier", str(p["tier"])))
+        return tuple(fields)
     fields = [CardField("Patient", p.get("name") or "—")]
     if p.get("tier") is not None:
         fields.append(CardField("Tier", str(p["tier"])))
@@ -51,8 +65,12 @@ def _local_time(value: str | None, config: ClinicConfig) -> str:
     return datetime.fromisoformat(value).astimezone(config.clinic.tz).strftime("%a %b %d %H:%M")
 
 
+def _clock_time(when: datetime | None, config: ClinicConfig) -> str:
+    return when.astimezone(config.clinic.tz).strftime("%H:%M") if when else ""
+
+
 def due_text(ticket: TicketRow, now: datetime) -> str:
-    if ticket.due_at is None:
+    if ticket.due_at is None or not TicketStatus(ticket.status).is_open:
         return "—"
     minutes = int((ticket.due_at - now).total_seconds() // 60)
     if minutes >= 0:
@@ -63,12 +81,16 @@ def due_text(ticket: TicketRow, now: datetime) -> str:
 def status_text(ticket: TicketRow, config: ClinicConfig) -> str:
     status = TicketStatus(ticket.status)
     if status is TicketStatus.CLAIMED:
-        return f"Claimed by {_who(config, ticket.claimed_by)}"
-    if status is TicketStatus.AUTO_RESOLVED:
-        return "Answered by the bot"
-    if status is TicketStatus.RESOLVED:
-        return "Resolved"
-    return "Unclaimed"
+        text = f"Claimed by <@{ticket.claimed_by}> · {_clock_time(ticket.claimed_at, config)}"
+    elif status is TicketStatus.AUTO_RESOLVED:
+        text = "Answered by the bot"
+    elif status is TicketStatus.RESOLVED:
+        text = f"Resolved · {_clock_time(ticket.resolved_at, config)}"
+    else:
+        text = "Unclaimed"
+    if ticket.paged and ticket.acknowledged_by:
+        text += f" · Page acknowledged by <@{ticket.acknowledged_by}> · {_clock_time(ticket.acknowledged_at, config)}"
+    return text
 
 
 def _who(config: ClinicConfig, staff: str | None) -> str:
@@ -76,15 +98,38 @@ def _who(config: ClinicConfig, staff: str | None) -> str:
     return member.name if member else (staff or "—")
 
 
-def build_card(ticket: TicketRow, message_text: str, config: ClinicConfig, now: datetime) -> Card:
+def _actions(ticket: TicketRow, config: ClinicConfig) -> tuple[CardAction, ...]:
     ref = str(ticket.id)
-    actions = [
-        CardAction(ActionId.CLAIM, "Claim", ref, "primary"),
-        CardAction(ActionId.REPLY, "Reply", ref),
-        CardAction(ActionId.ESCALATE, "Escalate", ref),
-    ]
-    if ticket.paged:
-        actions.insert(0, CardAction(ActionId.ACKNOWLEDGE, "Acknowledge", ref, "danger"))
+    status = TicketStatus(ticket.status)
+    actions: list[CardAction] = []
+    if ticket.paged and not ticket.acknowledged_by:
+        actions.append(CardAction(ActionId.ACKNOWLEDGE, "Acknowledge", ref, "danger"))
+    if status is TicketStatus.OPEN:
+        actions.append(CardAction(ActionId.CLAIM, "Claim", ref, "primary"))
+    elif status is TicketStatus.CLAIMED:
+        actions.append(CardAction(ActionId.UNCLAIM, "Unclaim", ref))
+    actions.append(CardAction(ActionId.REPLY, "Reply", ref))
+    actions.append(CardAction(ActionId.ESCALATE, "Escalate", ref))
+    if config.privacy.card_detail == "none":
+        actions.append(CardAction(ActionId.SHOW_MESSAGE, "Show message", ref))
+    if status.is_open:
+        actions.append(CardAction(ActionId.RESOLVE, "Resolve", ref, overflow=True))
+    actions.append(CardAction(ActionId.RECLASSIFY, "Reclassify", ref, overflow=True))
+    return tuple(actions)
+
+
+def _notes(ticket: TicketRow, config: ClinicConfig, note: str, moved_to: str | None) -> tuple[str, ...]:
+    notes = [note] if note else []
+    if moved_to:
+        notes.append(f"➡️ Moved to #{moved_to}; work it there.")
+    for event in ticket.events:
+        if event.kind == EventKind.DELIVERY_FAILED and str(event.data.get("outbox_kind", "")).startswith("reply."):
+            notes.append(f"⚠️ A reply could not be delivered ({str(event.data.get('reason', ''))[:100]}).")
+    return tuple(notes)
+
+
+def build_card(ticket: TicketRow, message_text: str, config: ClinicConfig, now: datetime, *, note: str = "",
+               moved_to: str | None = None) -> Card:
     context = [
         CardField("Came in on", CHANNEL_NAMES.get(ticket.channel, ticket.channel)),
         CardField("Routed to", ticket.role or "—"),
@@ -92,8 +137,13 @@ def build_card(ticket: TicketRow, message_text: str, config: ClinicConfig, now: 
     ]
     if ticket.assignee:
         context.append(CardField("Named human", _who(config, ticket.assignee)))
+    mentions: tuple[str, ...] = ()
     if ticket.paged:
         context.append(CardField("Paged", _who(config, ticket.paged)))
+        member = config.staff_member(ticket.paged)
+        if member and member.chat_user and not ticket.acknowledged_by and TicketStatus(ticket.status).is_open:
+            mentions = (member.chat_user,)
+    hidden = config.privacy.card_detail == "none"
     return Card(
         ticket_id=ticket.id,
         notification=notification_text(ticket),
@@ -101,9 +151,11 @@ def build_card(ticket: TicketRow, message_text: str, config: ClinicConfig, now: 
         category=ticket.category,
         urgency=ticket.urgency,
         patient=patient_fields(ticket, config),
-        message=message_text,
+        message=None if hidden else message_text,
         reasons=tuple(ticket.reasons or ()),
         context=tuple(context),
         status=status_text(ticket, config),
-        actions=tuple(actions),
+        actions=() if moved_to else _actions(ticket, config),
+        mentions=mentions,
+        notes=_notes(ticket, config, note, moved_to),
     )

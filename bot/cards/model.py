@@ -17,6 +17,7 @@ class ActionId(StrEnum):
     RESOLVE = "triage_resolve"
     RECLASSIFY = "triage_reclassify"
     SHOW_MESSAGE = "triage_show_message"
+    MORE = "triage_more"  # the overflow menu holding the `overflow` actions
 
 
 @dataclass(frozen=True)
@@ -31,19 +32,21 @@ class CardAction:
     label: str
     value: str  # opaque ticket reference only, never patient data
     style: str = ""  # "primary" | "danger" | ""
+    overflow: bool = False  # shown in the "more" menu instead of as a button
 
 
 @dataclass(frozen=True)
 class Card:
     ticket_id: int
     notification: str  # the push / lock-screen text: never any patient detail
-    title: str
+    title: str  # category badge, urgency, ticket number: no patient detail either
     category: str
     urgency: str
-    patient: tuple[CardField, ...]
-    message: str | None  # None when the privacy setting hides it behind a button
+    patient: tuple[CardField, ...]  # already cut down to what the clinic's privacy setting allows
+    message: str | None  # None when the privacy setting hides it behind the SHOW_MESSAGE button
     reasons: tuple[str, ...]
-    context: tuple[CardField, ...]  # channel, due, routed to
-    status: str
+    context: tuple[CardField, ...]  # came in on, routed to, SLA, named human, paged
+    status: str  # "Unclaimed", "Claimed by <@U1> · 10:42", "Resolved by ..."
     actions: tuple[CardAction, ...] = ()
-    mentions: tuple[str, ...] = field(default_factory=tuple)
+    mentions: tuple[str, ...] = field(default_factory=tuple)  # messenger user ids to @-mention on the card
+    notes: tuple[str, ...] = field(default_factory=tuple)  # "Escalated to #clinical", "⚠️ Reply not delivered"

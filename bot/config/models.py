@@ -83,6 +83,31 @@ class RoleChannels(Strict):
         return self.for_role(Role(role) if role else Role.FRONT_DESK)
 
 
+class RoleMembers(Strict):
+    """Who belongs to a role: messenger user ids and/or a messenger user group (e.g. a Slack S… id)."""
+
+    members: tuple[str, ...] = ()
+    usergroup: str = ""
+    lead: str = Field("", description="staff id of the role's lead (next step of the nudge ladder)")
+
+
+class Roles(Strict):
+    front_desk: RoleMembers = RoleMembers()
+    billing: RoleMembers = RoleMembers()
+    clinical: RoleMembers = RoleMembers()
+    managers: RoleMembers = RoleMembers()
+
+    def for_role(self, role: Role) -> RoleMembers:
+        members: RoleMembers = getattr(self, role.value)
+        return members
+
+
+class Privacy(Strict):
+    """How much of the patient a card shows. Push text, threads and digests never show any, whatever this says."""
+
+    card_detail: Literal["full", "initials", "none"] = "full"
+
+
 class StaffMember(Strict):
     id: str = Field(min_length=1, description="stable id used in the config, e.g. 'dr-lee'")
     name: str = Field(min_length=1)
@@ -176,6 +201,8 @@ class ClinicConfig(Strict):
     business_hours: BusinessHours = BusinessHours()
     channels: RoleChannels = RoleChannels()
     staff: tuple[StaffMember, ...] = ()
+    roles: Roles = Roles()
+    privacy: Privacy = Privacy()
     routing: Routing = Routing()
     sla_minutes: SlaMinutes = SlaMinutes()
     vip_tiers: tuple[VipTier, ...] = ()
@@ -193,7 +220,21 @@ class ClinicConfig(Strict):
         for vip in self.vip_tiers:
             if vip.named_human not in known:
                 raise ValueError(f"vip tier {vip.tier}: named_human {vip.named_human!r} is not in staff")
+        for role in Role:
+            lead = self.roles.for_role(role).lead
+            if lead and lead not in known:
+                raise ValueError(f"roles.{role.value}.lead {lead!r} is not in staff")
         return self
+
+    def staff_by_chat_user(self, chat_user: str) -> StaffMember | None:
+        return next((m for m in self.staff if m.chat_user and m.chat_user == chat_user), None)
+
+    def role_members(self, role: Role) -> frozenset[str]:
+        """Configured messenger user ids of a role (clinical staff count as clinical members)."""
+        members = set(self.roles.for_role(role).members)
+        if role is Role.CLINICAL:
+            members |= {m.chat_user for m in self.staff if m.clinical and m.chat_user}
+        return frozenset(members)
 
     def staff_member(self, staff_id: str) -> StaffMember | None:
         return next((m for m in self.staff if m.id == staff_id), None)

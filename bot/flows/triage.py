@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from bot.classify.result import Classification, Classifier
 from bot.clock import Clock
 from bot.config.models import ClinicConfig
-from bot.domain import Category, Channel, Role, TicketStatus
+from bot.domain import Category, Channel, TicketStatus
+from bot.flows.chat import page, post_card, refresh_cards, retire_cards, thread_line
 from bot.hours import is_open
 from bot.match.directory import PatientDirectory, PatientRecord, lookup
 from bot.outbox.queue import OutboxKind, enqueue
@@ -184,16 +185,9 @@ def _send_after_hours_ack(session: Session, triage: Triage, ticket: TicketRow, n
 
 
 def _post(session: Session, ticket: TicketRow, decision: RouteDecision, now: datetime, config: ClinicConfig) -> None:
-    channel = config.channels.for_role(decision.role)
-    enqueue(
-        session, OutboxKind.CHAT_CARD, channel, now, ticket_id=ticket.id,
-        payload={"role": decision.role.value}, dedupe_key=f"card:{ticket.id}:{decision.role.value}",
-    )
+    post_card(session, ticket, config, now)
     if decision.page:
-        enqueue(
-            session, OutboxKind.CHAT_PAGE, decision.page, now, ticket_id=ticket.id,
-            payload={"role": Role.CLINICAL.value}, dedupe_key=f"page:{ticket.id}:{decision.page}",
-        )
+        page(session, ticket, decision.page, now)
 
 
 def _follow_up(
@@ -210,8 +204,11 @@ def _follow_up(
         message_id=message.id, category=result.category.value, confidence=round(result.confidence, 4),
     )
     current = Category(ticket.category)
+    channel = {"sms": "SMS", "email": "email", "web": "the web form", "dm": "DM"}.get(message.channel, message.channel)
     if result.category.severity <= current.severity:
         compare_and_set(session, ticket, ticket.version, updated_at=now)
+        thread_line(session, ticket, f"↩️ The patient sent a follow-up by {channel} (on the card)", now)
+        refresh_cards(session, ticket, now)
         return ticket
     # More severe: the ticket is raised (never lowered) and routed again as what it now is.
     compare_and_set(
@@ -224,8 +221,13 @@ def _follow_up(
     decision = route(config, result, patient, open_now=is_open(config, now))
     old_role = ticket.role
     _apply_route(session, ticket, decision, now, config)
+    thread_line(session, ticket, f"⬆️ Raised to {result.category.value} by a follow-up by {channel}", now)
     if decision.after_hours_ack:
         _send_after_hours_ack(session, triage, ticket, now)
-    if decision.role.value != old_role or decision.page:
-        _post(session, ticket, decision, now, config)
+    retire_cards(session, ticket)
+    refresh_cards(session, ticket, now)
+    if decision.role.value != old_role:
+        post_card(session, ticket, config, now, note=f"Raised from {current.value} by a patient follow-up")
+    if decision.page:
+        page(session, ticket, decision.page, now)
     return ticket

@@ -18,6 +18,8 @@ class OutboxKind(StrEnum):
     CHAT_CARD = "chat.card"
     CHAT_PAGE = "chat.page"
     CHAT_ALERT = "chat.alert"
+    CHAT_UPDATE = "chat.update"
+    CHAT_THREAD = "chat.thread"
 
 
 class OutboxStatus(StrEnum):

@@ -36,6 +36,7 @@ class Delivery:
 
     send: Callable[[Session, OutboxRow], dict[str, Any]]
     on_sent: Callable[[Session, OutboxRow, datetime], None] | None = None
+    pace_seconds: float = 0.0  # at most one send per target in this long (chat rate limits)
 
 
 FailureHook = Callable[[Session, OutboxRow, datetime], None]
@@ -49,26 +50,43 @@ class OutboxWorker:
         self._clock = clock
         self._deliveries = deliveries
         self._on_failed = on_failed
+        # Pacing is per process: with several instances each paces its own sends (the API's 429s catch the rest).
+        self._last_sent: dict[str, datetime] = {}
 
     def run_due(self, limit: int = 100) -> int:
         """Try every due row once; returns how many were tried."""
         tried = 0
-        for row_id, attempts in self._due(limit):
+        for row_id, attempts, kind, target in self._due(limit):
+            if self._postponed_for_pace(row_id, attempts, kind, target):
+                continue
             if self._lease(row_id, attempts):
                 self._deliver(row_id)
                 tried += 1
         return tried
 
-    def _due(self, limit: int) -> list[tuple[int, int]]:
+    def _postponed_for_pace(self, row_id: int, attempts: int, kind: str, target: str) -> bool:
+        delivery = self._deliveries.get(kind)
+        if delivery is None or not delivery.pace_seconds:
+            return False
+        last = self._last_sent.get(target)
+        ready = last + timedelta(seconds=delivery.pace_seconds) if last else None
+        if ready is None or ready <= self._clock.now():
+            return False
+        with self._db.transaction() as session:
+            session.execute(update(OutboxRow).where(OutboxRow.id == row_id, OutboxRow.attempts == attempts)
+                            .values(next_attempt_at=ready))
+        return True
+
+    def _due(self, limit: int) -> list[tuple[int, int, str, str]]:
         now = self._clock.now()
         with self._db.transaction() as session:
             rows = session.execute(
-                select(OutboxRow.id, OutboxRow.attempts)
+                select(OutboxRow.id, OutboxRow.attempts, OutboxRow.kind, OutboxRow.target)
                 .where(OutboxRow.status == OutboxStatus.PENDING.value, OutboxRow.next_attempt_at <= now)
                 .order_by(OutboxRow.id)
                 .limit(limit)
             ).all()
-        return [(row.id, row.attempts) for row in rows]
+        return [(row.id, row.attempts, row.kind, row.target) for row in rows]
 
     def _lease(self, row_id: int, attempts: int) -> bool:
         """Claim the next attempt in the database, so two workers never send the same row at once."""
@@ -101,6 +119,8 @@ class OutboxWorker:
                 else:
                     self._fail(session, row, now, outcome.reason)
                 return
+            if delivery.pace_seconds:
+                self._last_sent[row.target] = now
             row.status = OutboxStatus.SENT.value
             row.sent_at = now
             row.result = outcome

@@ -92,6 +92,9 @@ class TicketRow(Base):
     assignee: Mapped[str | None] = mapped_column(String(64), default=None)
     paged: Mapped[str | None] = mapped_column(String(64), default=None)
     claimed_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    claimed_at: Mapped[datetime | None] = mapped_column(default=None)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     due_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -138,3 +141,43 @@ class OutboxRow(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
     dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True, default=None)
+
+
+class ChatPostRow(Base):
+    """Where a ticket's card (or page) was posted, so it can be changed in place and threaded on."""
+
+    __tablename__ = "chat_posts"
+    __table_args__ = (UniqueConstraint("channel", "ts", name="uq_chat_post"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "card" in a role channel, "page" in a provider's DM
+    role: Mapped[str] = mapped_column(String(24), default="")
+    channel: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    current: Mapped[bool] = mapped_column(default=True)  # False once the ticket moved to another channel
+
+
+class CorrectionRow(Base):
+    """A human's reclassification, kept as a labelled example for improving the classifier."""
+
+    __tablename__ = "corrections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    predicted: Mapped[str] = mapped_column(String(24))
+    corrected: Mapped[str] = mapped_column(String(24))
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+
+
+class SeenDeliveryRow(Base):
+    """Ids of deliveries already handled (chat event retries), so a retry does its work once."""
+
+    __tablename__ = "seen_deliveries"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    at: Mapped[datetime]

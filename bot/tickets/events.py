@@ -23,6 +23,8 @@ class EventKind(StrEnum):
     RESOLVED = "resolved"
     RECLASSIFIED = "reclassified"
     REFUSED = "refused"
+    ACKNOWLEDGED = "acknowledged"
+    MESSAGE_VIEWED = "message_viewed"
 
 
 BOT = "bot"

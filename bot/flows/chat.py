@@ -1,0 +1,49 @@
+"""Keeping the messenger in step with a ticket: cards change in place, quiet lines go to the card's thread."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.config.models import ClinicConfig
+from bot.domain import Role
+from bot.outbox.queue import OutboxKind, enqueue
+from bot.storage.models import ChatPostRow, TicketRow
+
+
+def posts_of(session: Session, ticket_id: int) -> list[ChatPostRow]:
+    return list(session.scalars(select(ChatPostRow).where(ChatPostRow.ticket_id == ticket_id)
+                                .order_by(ChatPostRow.id)))
+
+
+def refresh_cards(session: Session, ticket: TicketRow, now: datetime) -> None:
+    """Re-render every place this ticket's card is shown (role channels and page DMs)."""
+    for post in posts_of(session, ticket.id):
+        enqueue(session, OutboxKind.CHAT_UPDATE, post.channel, now, ticket_id=ticket.id,
+                payload={"post_id": post.id}, dedupe_key=f"update:{post.id}:v{ticket.version}")
+
+
+def thread_line(session: Session, ticket: TicketRow, text: str, now: datetime, *, key: str | None = None) -> None:
+    """One quiet line in the thread of the ticket's current card. `text` must carry no patient detail."""
+    enqueue(session, OutboxKind.CHAT_THREAD, ticket.role or Role.FRONT_DESK.value, now, ticket_id=ticket.id,
+            payload={"text": text}, dedupe_key=key)
+
+
+def retire_cards(session: Session, ticket: TicketRow) -> None:
+    """Cards in channels the ticket has left stop being its current card (they then say where it went)."""
+    for post in posts_of(session, ticket.id):
+        if post.kind == "card" and post.current and post.role != ticket.role:
+            post.current = False
+
+
+def post_card(session: Session, ticket: TicketRow, config: ClinicConfig, now: datetime, *, note: str = "") -> None:
+    role = Role(ticket.role or Role.FRONT_DESK.value)
+    enqueue(session, OutboxKind.CHAT_CARD, config.channels.for_role(role), now, ticket_id=ticket.id,
+            payload={"role": role.value, "note": note}, dedupe_key=f"card:{ticket.id}:{role.value}:v{ticket.version}")
+
+
+def page(session: Session, ticket: TicketRow, provider: str, now: datetime) -> None:
+    enqueue(session, OutboxKind.CHAT_PAGE, provider, now, ticket_id=ticket.id,
+            payload={"role": Role.CLINICAL.value}, dedupe_key=f"page:{ticket.id}:{provider}")
