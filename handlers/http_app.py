@@ -9,6 +9,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from handlers.service import Service
+from handlers.slack.app import SlackApp
+from handlers.slack.http import slack_events
 from handlers.twilio_sms import inbound_sms
 from handlers.web_form import inbound_web
 
@@ -23,13 +25,15 @@ def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok", "clinic": service.config.clinic.name})
 
 
-def create_app(service: Service) -> Starlette:
+def create_app(service: Service, slack: SlackApp | None = None) -> Starlette:
     app = Starlette(
         routes=[
             Route("/inbound/sms", inbound_sms, methods=["POST"]),
             Route("/inbound/web", inbound_web, methods=["POST"]),
+            Route("/slack/events", slack_events, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
         ]
     )
     app.state.service = service
+    app.state.slack = slack
     return app

@@ -1,0 +1,72 @@
+"""Posting cards and lines to Slack. Every Web API failure becomes the outbox's DeliveryError."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.cards.model import Card
+from bot.outbox.errors import DeliveryError, permanent, transient
+from bot.ports import PostRef
+from integrations.slack.blocks import render_blocks, render_text
+
+# Answers that will not change by trying again; anything else (ratelimited, internal_error, ...) is retried.
+PERMANENT_ERRORS = frozenset({
+    "channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "account_inactive", "token_revoked",
+    "no_permission", "missing_scope", "message_not_found", "cant_update_message", "msg_too_long", "invalid_blocks",
+    "user_not_found", "restricted_action",
+})
+
+
+def web_client(token: str, base_url: str) -> WebClient:
+    """No built-in retries: the outbox decides when to try again, so a timed-out post is never sent twice at once."""
+    return WebClient(token=token, base_url=base_url, timeout=15, retry_handlers=[])
+
+
+class SlackPoster:
+    def __init__(self, client: WebClient) -> None:
+        self._client = client
+
+    def post_card(self, channel: str, card: Card) -> PostRef:
+        response = _call(lambda: self._client.chat_postMessage(
+            channel=channel, text=render_text(card), blocks=render_blocks(card), unfurl_links=False,
+            unfurl_media=False))
+        return PostRef(channel=str(response["channel"]), ts=str(response["ts"]))
+
+    def post_text(self, channel: str, text: str, *, thread: PostRef | None = None) -> PostRef:
+        response = _call(lambda: self._client.chat_postMessage(
+            channel=channel, text=text, thread_ts=thread.ts if thread else None, unfurl_links=False,
+            unfurl_media=False))
+        return PostRef(channel=str(response["channel"]), ts=str(response["ts"]))
+
+    def update_card(self, ref: PostRef, card: Card) -> None:
+        _call(lambda: self._client.chat_update(channel=ref.channel, ts=ref.ts, text=render_text(card),
+                                               blocks=render_blocks(card)))
+
+
+def _call(request: Callable[[], Any]) -> Any:
+    try:
+        return request()
+    except SlackApiError as exc:
+        raise _delivery_error(exc) from None
+    except SlackClientError as exc:
+        raise transient(f"Slack client error: {type(exc).__name__}") from None
+    except (TimeoutError, OSError) as exc:
+        raise transient(f"Slack unreachable: {type(exc).__name__}") from None
+
+
+def _delivery_error(exc: SlackApiError) -> DeliveryError:
+    status = exc.response.status_code
+    data = exc.response.data if isinstance(exc.response.data, dict) else {}
+    error = str(data.get("error", "")) or f"HTTP {status}"
+    if status == 429:
+        retry_after = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after")
+        return transient("Slack rate limited (429)", float(retry_after) if retry_after else None)
+    if status >= 500:
+        return transient(f"Slack server error {status}")
+    if error in PERMANENT_ERRORS:
+        return permanent(f"Slack refused: {error}")
+    return transient(f"Slack error: {error}")
