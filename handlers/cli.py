@@ -89,6 +89,24 @@ def cmd_ticket_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_corrections_export(args: argparse.Namespace) -> int:
+    import json
+
+    from bot.storage.db import Database
+    from bot.tickets.corrections import corrections
+
+    db = Database(TriageSettings().database_url)
+    with db.transaction() as session:
+        lines = [json.dumps(row, ensure_ascii=False) for row in corrections(session)]
+    text = "".join(line + "\n" for line in lines)
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"{len(lines)} correction(s) written to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="triage-bot", description="Patient-message triage bot for medical spas")
     top.add_argument("--config", type=Path, help="clinic config YAML (default: $TRIAGE_CONFIG or the demo clinic)")
@@ -120,6 +138,13 @@ def parser() -> argparse.ArgumentParser:
     p = ticket.add_parser("show", help="one ticket's timeline from the audit log")
     p.add_argument("id", type=int)
     p.set_defaults(func=cmd_ticket_show)
+
+    corrections = sub.add_parser("corrections", help="staff reclassifications").add_subparsers(
+        dest="corrections_command", required=True
+    )
+    p = corrections.add_parser("export", help="write them as labelled JSON Lines (the training data's format)")
+    p.add_argument("--output", type=Path, help="file to write (default: stdout)")
+    p.set_defaults(func=cmd_corrections_export)
     return top
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from collections import Counter
@@ -35,6 +36,11 @@ def main() -> int:
     started = time.perf_counter()
     results = model.classify_many([r["text"] for r in rows])
     per_message_ms = (time.perf_counter() - started) * 1000 / len(rows)
+    single_ms = []
+    for row in rows:
+        started = time.perf_counter()
+        model.classify(row["text"])
+        single_ms.append((time.perf_counter() - started) * 1000)
     confusion: Counter[tuple[str, str]] = Counter()
     missed_adverse = 0
     medical_to_routine = 0
@@ -52,7 +58,8 @@ def main() -> int:
     print(f"accuracy: {accuracy:.3f}  ({correct}/{len(rows)})")
     print(f"adverse events missed: {missed_adverse}")
     print(f"clinical/adverse put in booking/faq/other: {medical_to_routine}")
-    print(f"training: {trained:.1f} s   classification: {per_message_ms:.2f} ms per message")
+    print(f"load + training: {trained:.1f} s   classification: {per_message_ms:.2f} ms per message (batch), "
+          f"{statistics.median(single_ms):.1f} ms median one at a time")
     labels = [c.value for c in Category]
     print("confusion (rows: truth, columns: predicted)")
     print(" " * 14 + "".join(f"{label[:8]:>9}" for label in labels))

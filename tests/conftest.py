@@ -31,6 +31,8 @@ from integrations.console import ConsolePoster
 from integrations.twilio_sms import TwilioSms
 from tests.standins import StandIn, twilio_default
 
+pytest_plugins = ["tests.slack_clinic"]
+
 HERE = Path(__file__).parent
 SHARED = HERE.parent.parent / "shared"
 TZ = ZoneInfo("America/New_York")

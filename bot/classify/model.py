@@ -121,4 +121,8 @@ class TriageModel:
 
 @lru_cache(maxsize=1)
 def default_model() -> TriageModel:
-    return TriageModel(load_examples())
+    """The production model, built once per process; it also loads the sentence encoder (about 2 s) so that
+    the first patient message is not the one that waits for it."""
+    model = TriageModel(load_examples())
+    model.classify("warm up")
+    return model

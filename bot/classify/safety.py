@@ -14,43 +14,101 @@ from bot.domain import Category
 
 # Floors: if the model gives a class at least this much probability, the message is treated as that class.
 ADVERSE_FLOOR = 0.22
-MEDICAL_FLOOR = 0.40
+MEDICAL_FLOOR = 0.30
+# A routine-looking message that asks a provider-type question (dose, age, medication, safety, travel or
+# combining around a treatment) is clinical at this lower medical likelihood.
+MEDICAL_CUE_FLOOR = 0.10
+# Model choices that a reported current symptom raises to an adverse event.
+CUE_RAISES = frozenset(Category) - {Category.ADVERSE_EVENT}
 
 _SYMPTOMS = [
-    r"swell\w*", r"swollen", r"puff\w*", r"inflam\w*", r"hinchad\w*", r"hinchaz\w*", r"inchad\w*",
-    r"bump\w*", r"lump\w*", r"knot\w*", r"nodul\w*", r"bolit\w*", r"bola", r"bulto\w*", r"nodulo\w*",
+    r"swell\w*", r"swollen", r"puff\w*", r"inflam\w*", r"hinch\w*", r"inchad\w*", r"inchaz\w*",
+    r"bumps?(?!\s+(my|the|it|me|up|out|back|our|into)\b)", r"bumpy", r"lump\w*", r"knot\w*", r"nodul\w*",
+    r"bolit\w*", r"bola", r"bulto\w*", r"bultit\w*", r"n[oó]dulo\w*",
     r"blister\w*", r"ampolla\w*", r"pus", r"oozing", r"ooze\w*", r"weep\w*", r"crust\w*", r"costra\w*",
     r"rash\w*", r"hives", r"ronchas?", r"sarpullido", r"salpullido", r"urticaria",
-    r"droop\w*", r"ca[ií]d[oa]", r"asymmetr\w*", r"lopsided", r"crooked", r"uneven", r"chuec[oa]",
-    r"blurr\w*", r"borros\w*", r"double vision", r"vision", r"fever\w*", r"fiebre", r"chills", r"escalofr\w*",
-    r"numb\w*", r"tingl\w*", r"entumid\w*", r"adormecid\w*", r"hormigue\w*",
+    r"droop\w*", r"ca[ií]d[oa]", r"se me cay[oó]", r"asymmetr\w*", r"lopsided", r"crooked", r"uneven",
+    r"chuec[oa]", r"blurr\w*", r"borros\w*", r"double vision", r"vision", r"fever\w*", r"fiebre", r"chills",
+    r"escalofr\w*", r"numb(ness|ed)?", r"tingl\w*", r"entumid\w*", r"adormecid\w*", r"hormigue\w*",
+    r"(cara|boca|labios?|piel|frente|zona|mejillas?) (\w+ )?dormid[oa]s?",
     r"blanch\w*", r"dusky", r"mottled", r"grey(ish)?", r"gray(ish)?", r"bluish", r"purple",
-    r"infect\w*", r"infecci[oó]n", r"burn\w*", r"quemad\w*", r"quema", r"arde", r"ardor",
-    r"hurts?", r"hurting", r"pain\w*", r"painful", r"dolor\w*", r"duele\w*", r"sore", r"throbb\w*", r"ache\w*",
-    r"bruis\w*", r"moret\w*", r"morad[oa]", r"red(ness)?", r"enrojec\w*", r"roj[oa]", r"hot", r"warm",
-    r"caliente", r"itch\w*", r"pica\w*", r"comez[oó]n", r"hard", r"dur[oa]", r"tight\w*", r"tirante",
+    r"infect\w*", r"infecci[oó]n", r"burn(s|ed|ing|t)?", r"quem\w*", r"arde", r"ardor",
+    r"hurts?", r"hurting", r"pain\w*", r"painful", r"dolor\w*", r"duel[ea]\w*", r"sore", r"throbb\w*",
+    r"ache\w*", r"bruis\w*", r"moret\w*", r"morad[oa]", r"red(ness)?", r"enrojec\w*", r"roj[oa]",
+    r"(hot|warm|caliente) (to the touch|al tacto)", r"feels? (so |really |very )?(hot|warm)",
+    r"(se siente|est[aá]) caliente", r"itch\w*", r"pica\w*", r"comez[oó]n", r"hard", r"duros|duras",
+    r"(est[aá]n?|siento|se siente|se sienten|quedaron|qued[oó]) (muy )?dur[oa]s?", r"endurec\w*",
+    r"tightness", r"feels? (so |really |very )?tight", r"tirante",
     r"headache", r"dolor de cabeza", r"migra[ií]?n\w*", r"dizz\w*", r"faint\w*", r"mare\w*", r"desmay\w*",
     r"vomit\w*", r"v[oó]mit\w*", r"nause\w*", r"swallow\w*", r"tragar", r"breath\w*", r"respirar",
-    r"can'?t close", r"cannot close", r"no puedo cerrar", r"drool\w*", r"scab\w*", r"peeling", r"raw",
+    r"can'?t close", r"cannot close", r"no puedo cerrar", r"drool\w*", r"scab\w*", r"raw",
 ]
 _SYMPTOM = re.compile(r"\b(" + "|".join(_SYMPTOMS) + r")\b")
 
-# Signs the symptom is the writer's, now: first person, time since treatment, worsening.
+# Signs the symptom is the writer's, now: first person, time since treatment, worsening, persistence.
 _CURRENT = re.compile(
     r"\b(my|i have|i've got|i got|i'?m|im|still|since|after|now|today|tonight|this morning|yesterday|"
-    r"getting worse|worse|spreading|keeps?|won'?t go|hasn'?t gone|days? (later|ago|after)|"
-    r"tengo|me sali[oó]|me (duele|arde|pica)|mi|mis|desde|despu[eé]s|ahora|hoy|ayer|todav[ií]a|sigue|"
-    r"cada vez|empeor\w*|se me)\b"
+    r"getting worse|worse|spreading|keeps?|won'?t go|hasn'?t gone|not going (down|away)|days? (later|ago|after)|"
+    r"tengo|me sali[oó]|me (duele|arde|pica|quem\w*|qued[oó]|hinch\w*)|mi|mis|desde|despu[eé]s|ahora|hoy|"
+    r"ayer|todav[ií]a|sigue|sigo|cada vez|empeor\w*|se me|ya van|llevo|no (baja|se (me )?(quita|va|baja))|"
+    r"(so|really|very|super) (bad|painful)|terrible|horrible|awful|can'?t (eat|sleep)|have?n'?t (eaten|slept)|"
+    r"no puedo (comer|dormir))\b"
 )
-# The symptom is denied, gone, or only imagined.
+# A mention is denied when a negation comes just before it ("no swelling", "no me duele nada",
+# "didn't bruise at all") -- but not "not sure if this swelling...".
+_NEGATED = re.compile(
+    r"\b(no|not|never|without|zero|cero|sin|nunca|nada de|ninguna?|didn'?t|didnt|don'?t|dont|doesn'?t|"
+    r"haven'?t|havent)\s+(\w+\s+){0,3}$"
+)
+_UNSURE = re.compile(r"\b(sure|know|idea|tell|s[eé] si|stop\w*|para de|deja de|deja)\b")
+# ...or gone: "the bruise is gone", "swelling went down", "ya se me quitó el moretón".
+_GONE_AFTER = re.compile(
+    r"^\W*(\w+\W+){0,4}?(?<!n't )(?<!not )(?<!no )(is |are |has |have |had )?(all |completely |fully |totally )?"
+    r"(gone|went (away|down)|faded|healed|resolved|cleared( up)?|wore off|settled|passed|disappeared|"
+    r"back to normal|desapareci[oó]|ya (se )?(me )?(quit[oó]|baj[oó]|fue))\b"
+)
+_GONE_BEFORE = re.compile(
+    r"\b(ya se (me )?(quit[oó]|baj[oó]|fue)|se (me )?(quit[oó]|baj[oó])|ya no tengo|ya no me|desapareci[oó]|"
+    r"all healed|no more)\s+(\w+\s+){0,3}$"
+)
+# The whole message is about a symptom that is only imagined, someone else's, or long past.
 _NOT_CURRENT = re.compile(
-    r"\b(no|not|never|without|zero|sin|ya no|nunca)\s+(\w+\s+){0,2}"
-    r"(swell\w*|swollen|bruis\w*|pain\w*|hinchaz\w*|moret\w*|dolor\w*|redness|bump\w*|issues?|problems?|"
-    r"side effects?|reaction\w*)\b"
-    r"|\b(gone|went away|went down|healed|resolved|cleared up|all good|desapareci[oó]|se (me )?quit[oó])\b"
-    r"|\b(will i|would i|could i|might i|what if|is it (common|normal) to|how long does|how long do|"
-    r"voy a|va a|es normal que despu[eé]s|before (my|the|i)|antes de)\b"
+    r"\b(will i|will my|will it|would i|could i|might i|what if|if i get|if my|if it|if i|what are the chances|"
+    r"how likely|how long does|how long do|how long will|how common|is it common|"
+    r"voy a|va a|van a|si se me|si me|me lo (quiero|voy|hago)|before (my|the|i)|antes de|"
+    r"can (\w+ ){1,3}(cause|burn|make|give)|thyroid|tiroides|"
+    r"just asking|solo pregunto|just want to be prepared|first time\w*|primera vez|thinking about|"
+    r"history of|antecedentes|years ago|hace años|"
+    r"(my|mi|her|his) (friend|sister|mom|mother|cousin|daughter|husband|amiga|hermana|mam[aá]|prima|hija|esposo)|"
+    r"(for|para) (my |mis |las |los |the )?migra\w*)\b"
 )
+
+
+# Words of a question only a licensed provider should answer, even when it reads like booking or FAQ.
+_MEDICAL_QUESTION = re.compile(
+    r"\b(units?|unidades|dos(e|is|age|ing)|syringes?|jeringas?|vials?|viales?|max|maximum|m[aá]xim[oa]|"
+    r"minimum|m[ií]nim[oa]|age|edad|menor(es)?|minors?|\d{2} ?(yo|años)|teen\w*|vacun\w*|vaccin\w*|flu shot|"
+    r"booster|antibi[oó]tic\w*|amoxi\w*|aspirin\w*|ibuprofen\w*|advil|tylenol|blood thinners?|anticoagul\w*|"
+    r"pregnan\w*|embaraz\w*|breastfeed\w*|amamant\w*|lactan\w*|allerg\w*|al[eé]rgic\w*|safe|segur[oa]|"
+    r"risks?|riesgos?|onset|kick in|side effects?|efectos secundarios|downtime|se pela|peel a lot|flaking|"
+    r"fly|flight|flying|vuelo|avi[oó]n|combine|combinar|same (day|appt|week)|mismo d[ií]a|la semana de|"
+    r"the week of|hay (bronca|problema)|is that ok|ok to|still ok|full (results?|effect)|resultado final|"
+    r"how long till|last longer|dura m[aá]s)\b"
+)
+
+
+def medical_question_cue(text: str) -> str | None:
+    match = _MEDICAL_QUESTION.search(fold(text))
+    return None if match is None else match.group(0)
+
+
+def _mention_is_current(folded: str, match: re.Match[str]) -> bool:
+    before = folded[max(0, match.start() - 40):match.start()]
+    after = folded[match.end():match.end() + 50]
+    negated = _NEGATED.search(before)
+    if negated and not _UNSURE.search(negated.group(0)):
+        return False
+    return not (_GONE_AFTER.search(after) or _GONE_BEFORE.search(before))
 
 
 @dataclass(frozen=True)
@@ -67,10 +125,12 @@ def fold(text: str) -> str:
 def symptom_cue(text: str) -> str | None:
     """The symptom word if the message reports a current symptom of the writer's, else None."""
     folded = fold(text)
-    match = _SYMPTOM.search(folded)
-    if not match or not _CURRENT.search(folded) or _NOT_CURRENT.search(folded):
+    if not _CURRENT.search(folded) or _NOT_CURRENT.search(folded):
         return None
-    return match.group(0)
+    for match in _SYMPTOM.finditer(folded):
+        if _mention_is_current(folded, match):
+            return match.group(0)
+    return None
 
 
 def raise_category(model_choice: Category, scores: dict[Category, float], text: str) -> SafetyVerdict:
@@ -83,9 +143,16 @@ def raise_category(model_choice: Category, scores: dict[Category, float], text: 
             Category.ADVERSE_EVENT, (f"safety: adverse-event likelihood {adverse:.2f} ≥ {ADVERSE_FLOOR}",)
         )
     cue = symptom_cue(text)
-    if cue is not None and model_choice in (Category.CLINICAL, Category.BILLING, Category.BOOKING):
+    if cue is not None and model_choice in CUE_RAISES:
         return SafetyVerdict(Category.ADVERSE_EVENT, (f"safety: current symptom reported ('{cue}')",))
     medical = adverse + scores.get(Category.CLINICAL, 0.0)
-    if model_choice.severity < Category.CLINICAL.severity and medical >= MEDICAL_FLOOR:
+    if model_choice.severity >= Category.CLINICAL.severity:
+        return SafetyVerdict(model_choice, ())
+    if medical >= MEDICAL_FLOOR:
         return SafetyVerdict(Category.CLINICAL, (f"safety: medical likelihood {medical:.2f} ≥ {MEDICAL_FLOOR}",))
+    question = medical_question_cue(text) if medical >= MEDICAL_CUE_FLOOR else None
+    if question is not None:
+        return SafetyVerdict(
+            Category.CLINICAL, (f"safety: provider question ('{question}'), medical likelihood {medical:.2f}",)
+        )
     return SafetyVerdict(model_choice, ())

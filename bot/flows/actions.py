@@ -16,7 +16,7 @@ from bot.clock import Clock
 from bot.config.models import ClinicConfig
 from bot.domain import Category, Role, TicketStatus
 from bot.flows.chat import page, post_card, refresh_cards, retire_cards, thread_line
-from bot.flows.deliver import ticket_text
+from bot.flows.deliver import current_card, ticket_text
 from bot.flows.triage import reply_kind
 from bot.outbox.queue import enqueue
 from bot.storage.db import Database
@@ -123,7 +123,8 @@ class TicketActions:
                             acknowledged_at=None if provider else ticket.acknowledged_at, updated_at=now)
             record(session, ticket, EventKind.ESCALATED, actor.id, now, by_name=actor.name, target=target.value,
                    reason=reason, from_channel=old_channel, to_channel=new_channel)
-            thread_line(session, ticket, f"Escalated to #{new_channel} by {actor.name}", now)
+            thread_line(session, ticket, f"Escalated to #{new_channel} by {actor.name}", now,
+                        post=current_card(session, ticket.id))
             retire_cards(session, ticket)
             refresh_cards(session, ticket, now)
             post_card(session, ticket, self.config, now, note=f"Escalated from #{old_channel} by {actor.name}")

@@ -25,10 +25,12 @@ def refresh_cards(session: Session, ticket: TicketRow, now: datetime) -> None:
                 payload={"post_id": post.id}, dedupe_key=f"update:{post.id}:v{ticket.version}")
 
 
-def thread_line(session: Session, ticket: TicketRow, text: str, now: datetime, *, key: str | None = None) -> None:
-    """One quiet line in the thread of the ticket's current card. `text` must carry no patient detail."""
-    enqueue(session, OutboxKind.CHAT_THREAD, ticket.role or Role.FRONT_DESK.value, now, ticket_id=ticket.id,
-            payload={"text": text}, dedupe_key=key)
+def thread_line(session: Session, ticket: TicketRow, text: str, now: datetime, *,
+                post: ChatPostRow | None = None) -> None:
+    """One quiet line in the thread of `post`, else of the ticket's current card. No patient detail in `text`."""
+    target = post.channel if post else ticket.role or Role.FRONT_DESK.value
+    enqueue(session, OutboxKind.CHAT_THREAD, target, now, ticket_id=ticket.id,
+            payload={"text": text, "post_id": post.id if post else None})
 
 
 def retire_cards(session: Session, ticket: TicketRow) -> None:

@@ -67,7 +67,8 @@ def deliveries(
         return {"channel": post.channel, "ts": post.ts}
 
     def send_thread(session: Session, row: OutboxRow) -> dict[str, Any]:
-        post = current_card(session, int(row.ticket_id or 0))
+        pinned = row.payload.get("post_id")
+        post = session.get(ChatPostRow, int(pinned)) if pinned else current_card(session, int(row.ticket_id or 0))
         if post is None:
             if _card_pending(session, int(row.ticket_id or 0)):
                 raise transient("the card is not posted yet", retry_after=5)

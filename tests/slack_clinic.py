@@ -1,0 +1,174 @@
+"""A clinic wired to Slack: the real Bolt app behind /slack/events, a Slack Web API stand-in, Twilio too."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from twilio.request_validator import RequestValidator
+
+from bot.clock import ManualClock
+from bot.config.loader import load_config
+from bot.match.importer import import_patients
+from bot.outbox.queue import OutboxKind
+from bot.settings import TriageSettings, TwilioSettings
+from bot.storage.models import OutboxRow, TicketRow
+from handlers.http_app import create_app
+from handlers.local_server import LocalServer
+from handlers.service import Service
+from handlers.slack.app import build_slack_app
+from handlers.wiring import build_service
+from integrations.slack.poster import SlackPoster, web_client
+from integrations.slack.settings import SlackSettings
+from integrations.twilio_sms import TwilioSms
+from tests.conftest import CLINIC_NUMBER, HERE, PATIENTS_CSV, TWILIO_TOKEN, TZ, local
+from tests.slack_standin import SlackStandIn
+from tests.standins import StandIn, twilio_default
+
+SIGNING_SECRET = "test-slack-signing-secret"
+CLINICAL_USER, DOCTOR, FRONT_DESK_USER = "UNURSE", "UDRLEE", "UJESS"
+
+SLACK_CONFIG_EXTRA = """
+roles:
+  clinical: {members: [UNURSE]}
+  front_desk: {members: [UJESS, UMARCO]}
+  billing: {members: [UJESS]}
+  managers: {members: [UBOSS]}
+templates:
+  staff_replies:
+    en: {call-me: "Hi, this is {clinic}. Can we call you about your message?"}
+    es: {call-me: "Hola, le escribimos de {clinic}. ¿Podemos llamarle?"}
+"""
+
+
+@dataclass
+class SlackClinic:
+    service: Service
+    clock: ManualClock
+    slack: SlackStandIn
+    twilio: StandIn
+    http: httpx.Client
+    url: str
+    _sids: int = 0
+
+    # --- patients write in -------------------------------------------------------------------------
+    def sms(self, body: str, sender: str = "+12125550199") -> None:
+        self._sids += 1
+        form = {"MessageSid": f"SMs{self._sids:04d}", "From": sender, "To": CLINIC_NUMBER, "Body": body,
+                "NumMedia": "0"}
+        signature = RequestValidator(TWILIO_TOKEN).compute_signature(f"{self.url}/inbound/sms", form)
+        response = self.http.post("/inbound/sms", data=form, headers={"X-Twilio-Signature": signature})
+        assert response.status_code == 200, response.text
+
+    # --- Slack calls us -----------------------------------------------------------------------------
+    def signed(self, body: bytes, content_type: str, extra: dict[str, str] | None = None) -> httpx.Response:
+        timestamp = str(int(time.time()))
+        digest = hmac.new(SIGNING_SECRET.encode(), f"v0:{timestamp}:".encode() + body, hashlib.sha256).hexdigest()
+        headers = {"Content-Type": content_type, "X-Slack-Request-Timestamp": timestamp,
+                   "X-Slack-Signature": f"v0={digest}", **(extra or {})}
+        return self.http.post("/slack/events", content=body, headers=headers)
+
+    def interact(self, payload: dict[str, Any]) -> httpx.Response:
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        return self.signed(body, "application/x-www-form-urlencoded")
+
+    def click(self, user: str, action_id: str, value: str, channel: str = "clinical",
+              option: str | None = None) -> httpx.Response:
+        action: dict[str, Any] = {"action_id": action_id, "block_id": "b", "type": "button", "value": value,
+                                  "action_ts": "1.1"}
+        if option is not None:
+            action = {"action_id": action_id, "block_id": "b", "type": "overflow", "action_ts": "1.1",
+                      "selected_option": {"value": option, "text": {"type": "plain_text", "text": option}}}
+        return self.interact({
+            "type": "block_actions", "user": {"id": user, "username": user.lower(), "name": user.lower()},
+            "api_app_id": "A1", "token": "legacy", "team": {"id": "T1"}, "trigger_id": f"trigger-{user}",
+            "channel": {"id": channel}, "container": {"type": "message", "channel_id": channel},
+            "response_url": f"{self.slack.url}/response", "actions": [action],
+        })
+
+    def submit(self, user: str, callback_id: str, ticket_id: int, values: dict[str, dict[str, Any]],
+               view_id: str = "VSUBMIT") -> httpx.Response:
+        return self.interact({
+            "type": "view_submission", "user": {"id": user, "username": user.lower(), "name": user.lower()},
+            "api_app_id": "A1", "token": "legacy", "team": {"id": "T1"}, "trigger_id": "t",
+            "view": {"id": view_id, "type": "modal", "callback_id": callback_id, "private_metadata": str(ticket_id),
+                     "state": {"values": values}},
+        })
+
+    def command(self, user: str, text: str = "") -> httpx.Response:
+        body = urlencode({"command": "/triage", "text": text, "user_id": user, "user_name": user.lower(),
+                          "channel_id": "C1", "team_id": "T1", "trigger_id": "t", "api_app_id": "A1",
+                          "response_url": f"{self.slack.url}/response", "token": "legacy"}).encode()
+        return self.signed(body, "application/x-www-form-urlencoded")
+
+    def event(self, event: dict[str, Any], event_id: str, retry: int | None = None) -> httpx.Response:
+        body = json.dumps({"type": "event_callback", "event_id": event_id, "event": event, "team_id": "T1",
+                           "api_app_id": "A1", "token": "legacy", "event_time": 1}).encode()
+        extra = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"} if retry else None
+        return self.signed(body, "application/json", extra)
+
+    # --- time passes, the outbox delivers -----------------------------------------------------------
+    def deliver(self, seconds: int = 30) -> None:
+        """Run the outbox as the scheduler would, one second at a time (chat posts are paced 1/s/channel)."""
+        for _ in range(seconds):
+            self.service.run_outbox()
+            if not self._pending_soon():
+                return
+            self.clock.advance(timedelta(seconds=1))
+
+    def _pending_soon(self) -> bool:
+        from sqlalchemy import select
+
+        with self.service.db.transaction() as session:
+            horizon = self.clock.now() + timedelta(seconds=5)
+            return session.scalars(select(OutboxRow.id).where(
+                OutboxRow.status == "pending", OutboxRow.next_attempt_at <= horizon)).first() is not None
+
+    def ticket(self, ticket_id: int = 1) -> TicketRow:
+        with self.service.db.transaction() as session:
+            row = session.get(TicketRow, ticket_id)
+            assert row is not None
+            return row
+
+    def outbox(self, kind: str) -> list[OutboxRow]:
+        from sqlalchemy import select
+
+        with self.service.db.transaction() as session:
+            return list(session.scalars(select(OutboxRow).where(OutboxRow.kind == kind).order_by(OutboxRow.id)))
+
+
+@pytest.fixture
+def slack_clinic(tmp_path: Path) -> Iterator[SlackClinic]:
+    config_path = tmp_path / "clinic.yml"
+    config_path.write_text((HERE / "data_clinic.yml").read_text() + SLACK_CONFIG_EXTRA, encoding="utf-8")
+    config = load_config(config_path)
+    clock = ManualClock(local(2026, 11, 24, 10, 30))
+    slack, twilio = SlackStandIn(), StandIn(twilio_default)
+    settings = TriageSettings(database_url=f"sqlite:///{tmp_path / 'triage.db'}")
+    twilio_settings = TwilioSettings(account_sid="ACtest", auth_token=TWILIO_TOKEN, from_number=CLINIC_NUMBER,
+                                     api_url=twilio.url)
+    slack_settings = SlackSettings(bot_token="xoxb-test", signing_secret=SIGNING_SECRET, api_url=f"{slack.url}/api/")
+    client = web_client("xoxb-test", slack_settings.base_url)
+    service = build_service(settings, twilio_settings, config, clock=clock, poster=SlackPoster(client),
+                            messengers={OutboxKind.REPLY_SMS: TwilioSms("ACtest", TWILIO_TOKEN, CLINIC_NUMBER,
+                                                                        twilio.url)})
+    csv_path = tmp_path / "patients.csv"
+    csv_path.write_text(PATIENTS_CSV, encoding="utf-8")
+    with service.db.transaction() as session:
+        import_patients(session, csv_path, TZ)
+    app = build_slack_app(service, slack_settings, client)
+    with LocalServer(create_app(service, app)) as server, httpx.Client(base_url=server.url, timeout=30) as http:
+        yield SlackClinic(service, clock, slack, twilio, http, server.url)
+    slack.close()
+    twilio.close()
+    service.db.dispose()
