@@ -135,6 +135,40 @@ class Routing(Strict):
         return value
 
 
+class LadderStep(Strict):
+    after_minutes: int = Field(ge=0)
+    notify: Literal["role", "lead", "manager", "backup"]
+
+
+class Escalation(Strict):
+    """The nudge ladders. Frozen onto each ticket when it is routed: later edits never move tickets in flight."""
+
+    ladder: tuple[LadderStep, ...] = (
+        LadderStep(after_minutes=0, notify="role"),
+        LadderStep(after_minutes=15, notify="lead"),
+        LadderStep(after_minutes=30, notify="manager"),
+    )  # for unclaimed tickets, minutes after the due time (business minutes, except adverse events)
+    page_ladder: tuple[LadderStep, ...] = (
+        LadderStep(after_minutes=5, notify="backup"),
+        LadderStep(after_minutes=10, notify="manager"),
+    )  # for unacknowledged pages, minutes after the page
+    manager: str = Field("", description="staff id of the manager at the top of both ladders")
+
+
+class OnCallRota(Strict):
+    """Who is paged: a weekly rotation in the clinic's time zone, changing at `shift_change` each day."""
+
+    shift_change: time = time(8)
+    weekly: dict[Weekday, str] = Field(default_factory=dict, description="staff id on call from that day's change")
+    backup: dict[Weekday, str] = Field(default_factory=dict, description="staff id paged when the first is silent")
+    handoff_post: bool = True
+
+
+class Digest(Strict):
+    time: time = time(18, 30)
+    enabled: bool = True
+
+
 class SlaMinutes(Strict):
     """Minutes to first response per category (adverse events: minutes to acknowledge the page)."""
 
@@ -206,6 +240,9 @@ class ClinicConfig(Strict):
     routing: Routing = Routing()
     sla_minutes: SlaMinutes = SlaMinutes()
     vip_tiers: tuple[VipTier, ...] = ()
+    escalation: Escalation = Escalation()
+    oncall: OnCallRota = OnCallRota()
+    digest: Digest = Digest()
     faq: tuple[FaqEntry, ...] = ()
     booking: Booking
     templates: Templates = Templates()
@@ -220,6 +257,15 @@ class ClinicConfig(Strict):
         for vip in self.vip_tiers:
             if vip.named_human not in known:
                 raise ValueError(f"vip tier {vip.tier}: named_human {vip.named_human!r} is not in staff")
+        if self.escalation.manager and self.escalation.manager not in known:
+            raise ValueError(f"escalation.manager {self.escalation.manager!r} is not in staff")
+        for table in (self.oncall.weekly, self.oncall.backup):
+            for day, staff_id in table.items():
+                member = self.staff_member(staff_id)
+                if member is None:
+                    raise ValueError(f"oncall {day}: {staff_id!r} is not in staff")
+                if not member.clinical:
+                    raise ValueError(f"oncall {day}: {staff_id!r} is not clinical staff")
         for role in Role:
             lead = self.roles.for_role(role).lead
             if lead and lead not in known:

@@ -100,6 +100,8 @@ class TicketRow(Base):
     due_at: Mapped[datetime | None] = mapped_column(default=None)
     first_response_at: Mapped[datetime | None] = mapped_column(default=None)
     resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The nudge plan frozen at routing: [{"key": "nudge:1", "at": iso, "notify": "lead"}, ...]
+    escalation: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     events: Mapped[list[TicketEventRow]] = relationship(
         back_populates="ticket", order_by="TicketEventRow.id", lazy="select"
@@ -181,3 +183,16 @@ class SeenDeliveryRow(Base):
 
     key: Mapped[str] = mapped_column(String(160), primary_key=True)
     at: Mapped[datetime]
+
+
+class OnCallOverrideRow(Base):
+    """"/triage oncall set @dr-lee until tomorrow 8am": who covers instead of the rota, until when."""
+
+    __tablename__ = "oncall_overrides"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(64))  # staff id
+    starts_at: Mapped[datetime]
+    until: Mapped[datetime]
+    set_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
