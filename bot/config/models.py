@@ -165,7 +165,7 @@ class OnCallRota(Strict):
 
 
 class Digest(Strict):
-    time: time = time(18, 30)
+    post_at: time = Field(time(18, 30), description="local time the managers' digest is posted")
     enabled: bool = True
 
 
