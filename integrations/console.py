@@ -17,6 +17,7 @@ class ConsolePoster:
     echo: bool = False
     posts: list[tuple[str, str]] = field(default_factory=list)
     updates: list[tuple[str, str]] = field(default_factory=list)
+    files: list[tuple[str, str, bytes]] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def post_card(self, channel: str, card: Card) -> PostRef:
@@ -27,6 +28,11 @@ class ConsolePoster:
 
     def update_card(self, ref: PostRef, card: Card) -> None:
         self.updates.append((ref.channel, render_text(card)))
+
+    def post_file(self, channel: str, filename: str, data: bytes, title: str) -> None:
+        self.files.append((channel, filename, data))
+        if self.echo:
+            print(f"[#{channel}] file {filename} ({len(data)} bytes): {title}\n", flush=True)
 
     def _post(self, channel: str, text: str) -> PostRef:
         self.posts.append((channel, text))

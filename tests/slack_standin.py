@@ -96,6 +96,8 @@ class SlackStandIn:
         self._by_ts: dict[tuple[str, str], dict[str, Any]] = {}  # (channel, ts) -> message or reply
         self._ephemerals: list[dict[str, Any]] = []
         self._views: dict[str, dict[str, Any]] = {}
+        self.uploads: dict[str, bytes] = {}  # file id -> bytes posted to its upload URL
+        self.files: dict[str, dict[str, Any]] = {}  # file id -> what files.* calls said about it
         self._view_log: list[dict[str, Any]] = []
         self._ts_counter = 0
         self._view_counter = 0
@@ -192,6 +194,10 @@ class SlackStandIn:
 
     def _handle(self, path: str, headers: dict[str, str], body: bytes) -> _Reply:
         route = urlsplit(path).path
+        if route.startswith("/upload/"):  # the upload URL files.getUploadURLExternal hands out
+            with self._lock:
+                self.uploads[route.removeprefix("/upload/")] = body
+            return _Reply(200, f"OK - {len(body)}".encode(), {"Content-Type": "text/plain"})
         method = route.rsplit("/api/", 1)[-1].strip("/") if "/api/" in route else route.strip("/")
         try:
             args = _parse_args(path, headers.get("content-type", ""), body)
@@ -236,6 +242,20 @@ class SlackStandIn:
         return f"V{self._view_counter:08d}"
 
     # ------------------------------------------------------------------ Slack methods (called with the lock held)
+
+    def _m_files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        file_id = f"F{len(self.uploads) + len(self.files) + 1:08d}"
+        self.files[file_id] = {"id": file_id, "name": args.get("filename"), "length": args.get("length")}
+        return {"ok": True, "upload_url": f"{self.url}/upload/{file_id}", "file_id": file_id}
+
+    def _m_files_completeUploadExternal(self, args: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        files = args.get("files")
+        listed = json.loads(files) if isinstance(files, str) else (files or [])
+        for item in listed:
+            if item.get("id") in self.files:
+                self.files[item["id"]].update({"title": item.get("title"), "channel": args.get("channel_id"),
+                                               "comment": args.get("initial_comment"), "shared": True})
+        return {"ok": True, "files": [self.files.get(item.get("id"), {}) for item in listed]}
 
     def _m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": "https://example.slack.com/", "team": "Example Clinic", "user": "triagebot",

@@ -69,10 +69,24 @@ def _clock_time(when: datetime | None, config: ClinicConfig) -> str:
     return when.astimezone(config.clinic.tz).strftime("%H:%M") if when else ""
 
 
-def due_text(ticket: TicketRow, now: datetime) -> str:
-    if ticket.due_at is None or not TicketStatus(ticket.status).is_open:
+def responded_at(ticket: TicketRow) -> datetime | None:
+    """When the clinic first responded: a claim, a reply delivered, or a page acknowledged."""
+    times = [t for t in (ticket.claimed_at, ticket.first_response_at, ticket.acknowledged_at) if t is not None]
+    return min(times) if times else None
+
+
+def sla_text(ticket: TicketRow, now: datetime, config: ClinicConfig) -> str:
+    if ticket.due_at is None:
+        return "—"
+    responded = responded_at(ticket)
+    if responded is not None:
+        late = int((responded - ticket.due_at).total_seconds() // 60)
+        return f"breached by {late} min" if late > 0 else "met"
+    if not TicketStatus(ticket.status).is_open:
         return "—"
     minutes = int((ticket.due_at - now).total_seconds() // 60)
+    if minutes > 120:
+        return f"due {ticket.due_at.astimezone(config.clinic.tz):%a %H:%M} (clinic closed until then)"
     if minutes >= 0:
         return f"due in {minutes} min"
     return f"overdue by {-minutes} min"
@@ -133,7 +147,7 @@ def build_card(ticket: TicketRow, message_text: str, config: ClinicConfig, now: 
     context = [
         CardField("Came in on", CHANNEL_NAMES.get(ticket.channel, ticket.channel)),
         CardField("Routed to", ticket.role or "—"),
-        CardField("SLA", due_text(ticket, now)),
+        CardField("SLA", sla_text(ticket, now, config)),
     ]
     if ticket.assignee:
         context.append(CardField("Named human", _who(config, ticket.assignee)))

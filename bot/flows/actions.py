@@ -18,6 +18,7 @@ from bot.domain import Category, Role, TicketStatus
 from bot.flows.chat import page, post_card, refresh_cards, retire_cards, thread_line
 from bot.flows.deliver import current_card, ticket_text
 from bot.flows.triage import reply_kind
+from bot.oncall import current_on_call
 from bot.outbox.queue import enqueue
 from bot.storage.db import Database
 from bot.storage.models import CorrectionRow, TicketRow
@@ -114,9 +115,11 @@ class TicketActions:
             role = TARGET_ROLE[target]
             old_channel = self.config.channels.for_role_name(ticket.role)
             new_channel = self.config.channels.for_role(role)
-            provider = self.config.routing.oncall_provider if target is EscalationTarget.ONCALL else None
+            provider = None
+            if target is EscalationTarget.ONCALL:
+                provider = current_on_call(session, self.config, now).provider
             if target is EscalationTarget.ONCALL and not provider:
-                return Outcome(False, "No on-call provider is configured.")
+                return Outcome(False, "Nobody is on call right now (see the on-call rota).")
             compare_and_set(session, ticket, ticket.version, role=role.value, status=TicketStatus.OPEN.value,
                             claimed_by=None, claimed_at=None, paged=provider or ticket.paged,
                             acknowledged_by=None if provider else ticket.acknowledged_by,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -13,7 +14,7 @@ from bot.cards.build import build_card
 from bot.clock import Clock
 from bot.config.models import ClinicConfig
 from bot.domain import TicketStatus
-from bot.outbox.errors import transient
+from bot.outbox.errors import permanent, transient
 from bot.outbox.queue import OutboxKind, OutboxStatus, enqueue
 from bot.outbox.worker import Delivery
 from bot.ports import ChatPoster, PatientMessenger, PostRef
@@ -80,6 +81,16 @@ def deliveries(
         ref = poster.post_text(row.target, str(row.payload.get("text", "")))
         return {"channel": ref.channel, "ts": ref.ts}
 
+    def send_file(session: Session, row: OutboxRow) -> dict[str, Any]:
+        post = session.get(OutboxRow, int(row.payload["after"]))
+        if post is None or post.status == OutboxStatus.FAILED.value:
+            raise permanent("the post this file belongs to was never delivered")
+        if post.status != OutboxStatus.SENT.value:
+            raise transient("waiting for the post this file belongs to", retry_after=2)
+        poster.post_file(str(post.result["channel"]), str(row.payload["filename"]),
+                         base64.b64decode(str(row.payload["data_b64"])), str(row.payload.get("title", "")))
+        return {"channel": post.result["channel"]}
+
     table: dict[str, Delivery] = {
         kind: Delivery(send=_reply_sender(messenger), on_sent=_reply_sent) for kind, messenger in messengers.items()
     }
@@ -89,6 +100,8 @@ def deliveries(
     table[OutboxKind.CHAT_UPDATE] = Delivery(send=send_update, **chat)
     table[OutboxKind.CHAT_THREAD] = Delivery(send=send_thread, **chat)
     table[OutboxKind.CHAT_ALERT] = Delivery(send=send_alert, **chat)
+    table[OutboxKind.CHAT_POST] = Delivery(send=send_alert, **chat)
+    table[OutboxKind.CHAT_FILE] = Delivery(send=send_file, **chat)
     return table
 
 

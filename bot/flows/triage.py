@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -18,11 +18,14 @@ from bot.domain import Category, Channel, TicketStatus
 from bot.flows.chat import page, post_card, refresh_cards, retire_cards, thread_line
 from bot.hours import is_open
 from bot.match.directory import PatientDirectory, PatientRecord, lookup
+from bot.oncall import current_on_call
 from bot.outbox.queue import OutboxKind, enqueue
 from bot.respond.answers import AnswerBook
 from bot.respond.compose import after_hours_ack, booking_reply, faq_reply
 from bot.respond.slots import next_slots
 from bot.route.policy import RouteDecision, route
+from bot.sla.plan import due_at as sla_due
+from bot.sla.plan import plan as sla_plan
 from bot.storage.db import Database
 from bot.storage.models import InboundMessageRow, TicketRow
 from bot.tickets.events import BOT, EventKind
@@ -112,7 +115,8 @@ def _new_ticket(
         session, ticket, EventKind.CLASSIFIED, BOT, now,
         category=result.category.value, confidence=round(result.confidence, 4), reasons=list(result.reasons),
     )
-    decision = route(config, result, patient, open_now=is_open(config, now))
+    decision = route(config, result, patient, open_now=is_open(config, now),
+                     oncall=current_on_call(session, config, now).provider)
     _apply_route(session, ticket, decision, now, config)
     if decision.auto_answer and _auto_answer(session, triage, ticket, message, patient, now):
         return ticket
@@ -126,13 +130,15 @@ def _apply_route(
     session: Session, ticket: TicketRow, decision: RouteDecision, now: datetime, config: ClinicConfig
 ) -> None:
     category = Category(ticket.category)
-    due = now + timedelta(minutes=config.sla_minutes.for_category(category))
-    # The due time is frozen here: later config edits never move a ticket already in flight.
+    due = sla_due(config, category, now)
+    # Due time and ladder are frozen here: later config edits never move a ticket already in flight.
+    # A raised ticket keeps the earlier due time if that is sooner.
     due = min(ticket.due_at, due) if ticket.due_at else due
+    steps = sla_plan(config, category, now, due, paged=decision.page is not None)
     compare_and_set(
         session, ticket, ticket.version,
         role=decision.role.value, assignee=decision.assignee, paged=ticket.paged or decision.page,
-        due_at=due, updated_at=now,
+        due_at=due, updated_at=now, escalation={"steps": [step.as_json() for step in steps]},
     )
     record(
         session, ticket, EventKind.ROUTED, BOT, now,
@@ -218,7 +224,8 @@ def _follow_up(
     )
     record(session, ticket, EventKind.RAISED, BOT, now, **{"from": current.value, "to": result.category.value})
     config = triage.config
-    decision = route(config, result, patient, open_now=is_open(config, now))
+    decision = route(config, result, patient, open_now=is_open(config, now),
+                     oncall=current_on_call(session, config, now).provider)
     old_role = ticket.role
     _apply_route(session, ticket, decision, now, config)
     thread_line(session, ticket, f"⬆️ Raised to {result.category.value} by a follow-up by {channel}", now)

@@ -20,6 +20,8 @@ class OutboxKind(StrEnum):
     CHAT_ALERT = "chat.alert"
     CHAT_UPDATE = "chat.update"
     CHAT_THREAD = "chat.thread"
+    CHAT_POST = "chat.post"  # a plain post in a channel (hand-offs, digests)
+    CHAT_FILE = "chat.file"  # a file after a CHAT_POST, in the channel that post landed in
 
 
 class OutboxStatus(StrEnum):

@@ -30,8 +30,14 @@ class RouteDecision:
 
 
 def route(
-    config: ClinicConfig, result: Classification, patient: PatientRecord | None, *, open_now: bool
+    config: ClinicConfig,
+    result: Classification,
+    patient: PatientRecord | None,
+    *,
+    open_now: bool,
+    oncall: str | None,
 ) -> RouteDecision:
+    """`oncall` is the staff id on call right now (from the rota), paged for adverse events."""
     category = result.category
     reasons: list[str] = []
     role = ROLE_FOR_CATEGORY[category]
@@ -45,8 +51,8 @@ def route(
 
     page = None
     if category is Category.ADVERSE_EVENT:
-        page = config.routing.oncall_provider or None
-        reasons.append(f"adverse event: page {page}" if page else "adverse event: no on-call provider configured")
+        page = oncall
+        reasons.append(f"adverse event: page {page}" if page else "adverse event: nobody is on call to page")
 
     vip = config.vip_tier(patient.tier if patient else None)
     assignee = vip.named_human if vip else None

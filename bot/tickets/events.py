@@ -25,6 +25,8 @@ class EventKind(StrEnum):
     REFUSED = "refused"
     ACKNOWLEDGED = "acknowledged"
     MESSAGE_VIEWED = "message_viewed"
+    NUDGED = "nudged"
+    ONCALL_CHANGED = "oncall_changed"
 
 
 BOT = "bot"

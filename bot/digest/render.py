@@ -1,0 +1,110 @@
+"""The digest as a short Slack-mrkdwn post: ticket numbers, categories, channels, counts, durations, staff."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.config.models import ClinicConfig
+from bot.digest.compute import UNROUTED, DailyDigest, FirstResponse
+
+_CATEGORY_LABELS = {
+    "adverse_event": "Adverse event",
+    "clinical": "Clinical",
+    "billing": "Billing",
+    "booking": "Booking",
+    "faq": "FAQ",
+    "other": "Other",
+}
+_CHANNEL_LABELS = {"sms": "SMS", "email": "Email", "web": "Web", "dm": "DM"}
+_ROLE_LABELS = {"front_desk": "front desk", "billing": "billing", "clinical": "clinical", "managers": "managers",
+                UNROUTED: "unrouted"}
+
+
+def format_duration(value: timedelta) -> str:
+    """Whole minutes, rounded half up: "0m", "<1m" (under a minute), "4m", "1h 05m", "26h 00m"."""
+    seconds = max(value.total_seconds(), 0.0)
+    if seconds < 60:
+        return "0m" if seconds == 0 else "<1m"
+    minutes = int(seconds // 60 + (1 if seconds % 60 >= 30 else 0))
+    if minutes < 60:
+        return f"{minutes}m"
+    return f"{minutes // 60}h {minutes % 60:02d}m"
+
+
+def _minutes(minutes: int) -> str:
+    return format_duration(timedelta(minutes=minutes))
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _category(value: str) -> str:
+    return _CATEGORY_LABELS.get(value, value)
+
+
+def digest_text(digest: DailyDigest, config: ClinicConfig) -> str:
+    day = digest.day
+    lines = [f"*Daily digest · {_escape(config.clinic.name)} · {day:%a} {day.day} {day:%b %Y}*"]
+
+    share = round(digest.auto_resolved_share * 100)
+    lines.append(
+        f"*Volume:* {digest.total} ticket{'' if digest.total == 1 else 's'} · "
+        f"auto-resolved {share}% ({digest.auto_resolved})"
+    )
+    if digest.total:
+        lines.append("> " + " · ".join(f"{_category(c.category.value)} {c.count}" for c in digest.by_category))
+        lines.append("> " + " · ".join(
+            f"{_CHANNEL_LABELS.get(c.channel, _escape(c.channel))} {c.count}" for c in digest.by_channel
+        ))
+
+    lines.append("*First response* (median / p90 · target · met):")
+    lines.extend(_response_line(r) for r in digest.first_response if r.tickets)
+    if not any(r.tickets for r in digest.first_response):
+        lines.append("• no tickets")
+
+    if digest.breaches:
+        shown = ", ".join(
+            f"#{b.ticket_id} {_category(b.category.value).lower()} "
+            f"({'no response, ' if b.first_response_at is None else ''}{format_duration(b.late_by)} late)"
+            for b in digest.breaches
+        )
+        lines.append(f"*SLA breaches:* {digest.breach_count} — {shown}")
+    else:
+        lines.append("*SLA breaches:* none")
+
+    open_now = digest.open_now
+    if open_now.total:
+        roles = ", ".join(f"{_ROLE_LABELS.get(r.role, _escape(r.role))} {r.count}" for r in open_now.by_role)
+        oldest = _minutes(open_now.oldest_age_minutes or 0)
+        lines.append(f"*Open & unclaimed now:* {open_now.total} ({roles}) · oldest #{open_now.oldest_ticket_id}, "
+                     f"{oldest}")
+    else:
+        lines.append("*Open & unclaimed now:* none")
+
+    if digest.adverse_events:
+        parts = []
+        for event in digest.adverse_events:
+            if event.time_to_acknowledge is None:
+                parts.append(f"#{event.ticket_id} *not acknowledged*")
+            else:
+                by = f" by {_escape(event.acknowledged_by)}" if event.acknowledged_by else ""
+                parts.append(f"#{event.ticket_id} acknowledged in {format_duration(event.time_to_acknowledge)}{by}")
+        lines.append(f"*Adverse events:* {len(digest.adverse_events)} — " + "; ".join(parts))
+    else:
+        lines.append("*Adverse events:* none")
+
+    if digest.claims:
+        lines.append("*Claims:* " + " · ".join(f"{_escape(c.name)} {c.count}" for c in digest.claims))
+    else:
+        lines.append("*Claims:* none")
+    return "\n".join(lines)
+
+
+def _response_line(r: FirstResponse) -> str:
+    label = _category(r.category.value)
+    target = _minutes(r.target_minutes)
+    if r.median is None or r.p90 is None:
+        return f"• {label}: no response yet · target {target} · {r.tickets} ticket{'' if r.tickets == 1 else 's'}"
+    return (f"• {label}: {format_duration(r.median)} / {format_duration(r.p90)} · target {target} · "
+            f"{r.met}/{r.responded}")

@@ -1,0 +1,333 @@
+"""The managers' digest against a hand-seeded SQLite database whose every figure was worked out by hand.
+
+Clinic time zone America/New_York (EST, UTC-5 on these dates). The day is Tue 2026-03-03 local,
+i.e. [2026-03-03 05:00Z, 2026-03-04 05:00Z). "Now" is 2026-03-04 01:00 local.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import matplotlib.image
+import pytest
+
+from bot.config.loader import load_config
+from bot.config.models import ClinicConfig
+from bot.digest import (
+    AdverseEventLine,
+    Breach,
+    DailyDigest,
+    RoleOpen,
+    StaffClaims,
+    compute_digest,
+    day_window,
+    digest_chart,
+    digest_text,
+    format_duration,
+    nearest_rank,
+)
+from bot.domain import Category
+from bot.storage.db import Database
+from bot.storage.models import InboundMessageRow, TicketEventRow, TicketRow
+
+TZ = ZoneInfo("America/New_York")
+DAY = date(2026, 3, 3)
+NOW = datetime(2026, 3, 4, 1, 0, tzinfo=TZ)
+
+CONFIG_YAML = """\
+clinic:
+  name: Test Clinic
+  timezone: America/New_York
+staff:
+  - {id: dr-lee, name: Dr. Lee, chat_user: UDRLEE, clinical: true}
+  - {id: nurse, name: Nurse Kim, chat_user: UNURSE, clinical: true}
+  - {id: jess, name: Jess, chat_user: UJESS}
+routing:
+  oncall_provider: dr-lee
+booking:
+  link: https://book.test/x
+"""
+
+# Patient details planted in the data; none may ever reach the digest.
+PATIENTS = [
+    {"name": "Olivia Bennett", "phone": "+12125550101", "email": "olivia.bennett@example.com"},
+    {"name": "Harper Collins", "phone": "+12125550102", "email": "harper.collins@example.com"},
+    {"name": "Sofía Ramírez", "phone": "+12125550103", "email": "sofia.ramirez@example.com"},
+]
+BODIES = [
+    "My upper lip is swelling badly after the filler yesterday",
+    "Can I move my Botox appointment to Friday afternoon",
+    "Why was my card charged twice for the peel",
+]
+
+
+def local(day: int, hour: int, minute: int = 0, second: int = 0, month: int = 3) -> datetime:
+    return datetime(2026, month, day, hour, minute, second, tzinfo=TZ)
+
+
+def ev(kind: str, actor: str, at: datetime) -> tuple[str, str, datetime]:
+    return (kind, actor, at)
+
+
+# id: (created, category, channel, status, role, due, events, extra columns)
+SEED: list[dict[str, Any]] = [
+    # --- the day before: open tickets still waiting, a claim before the day starts ---
+    dict(id=1, at=local(2, 22), category="booking", channel="sms", status="open", role="front_desk",
+         due=local(2, 22, 5)),
+    dict(id=2, at=local(2, 23, 50), category="billing", channel="email", status="open", role="billing",
+         due=local(3, 0, 20)),
+    dict(id=3, at=local(2, 20), category="clinical", channel="sms", status="claimed", role="clinical",
+         due=local(2, 20, 10), claimed_by="UNURSE",
+         events=[ev("claimed", "UDRLEE", local(2, 23, 55)), ev("unclaimed", "UDRLEE", local(3, 8)),
+                 ev("claimed", "UNURSE", local(3, 9))]),
+    # --- the day ---
+    # faq at exactly local midnight (inclusive), auto-answered in 30 s
+    dict(id=4, at=local(3, 0), category="faq", channel="web", status="auto_resolved", role="front_desk",
+         due=local(3, 0, 5),
+         events=[ev("auto_replied", "bot", local(3, 0)), ev("reply_sent", "bot", local(3, 0, 0, 30))]),
+    # booking, auto-answered: 1 m, and 3 m exactly at its due time (not a breach)
+    dict(id=5, at=local(3, 9), category="booking", channel="sms", status="auto_resolved", role="front_desk",
+         due=local(3, 9, 5),
+         events=[ev("auto_replied", "bot", local(3, 9)), ev("reply_sent", "bot", local(3, 9, 1))]),
+    dict(id=6, at=local(3, 9, 10), category="booking", channel="sms", status="auto_resolved", role="front_desk",
+         due=local(3, 9, 13), events=[ev("reply_sent", "bot", local(3, 9, 13))]),
+    # booking claimed after 8 m, due at 5 m: breach, 3 m late
+    dict(id=7, at=local(3, 10), category="booking", channel="dm", status="claimed", role="front_desk",
+         due=local(3, 10, 5), claimed_by="UJESS",
+         events=[ev("claimed", "UJESS", local(3, 10, 8)), ev("reply_sent", "UJESS", local(3, 10, 20))]),
+    # booking: claimed at 2 m, replied at 4 m -> 2 m
+    dict(id=8, at=local(3, 10, 30), category="booking", channel="sms", status="resolved", role="front_desk",
+         due=local(3, 10, 35), claimed_by="UJESS",
+         events=[ev("reply_sent", "UJESS", local(3, 10, 34)), ev("claimed", "UJESS", local(3, 10, 32)),
+                 ev("resolved", "UJESS", local(3, 10, 40))]),
+    # billing claimed after 20 m by someone not in the config
+    dict(id=9, at=local(3, 11), category="billing", channel="email", status="claimed", role="billing",
+         due=local(3, 11, 30), claimed_by="UTEMP", events=[ev("claimed", "UTEMP", local(3, 11, 20))]),
+    # billing never answered, still open: breach (no response)
+    dict(id=10, at=local(3, 12), category="billing", channel="web", status="open", role="billing",
+         due=local(3, 12, 30)),
+    # clinical: 4 m, 15 m (due 10 m: breach, 5 m late), 6 m by reply only
+    dict(id=11, at=local(3, 13), category="clinical", channel="sms", status="claimed", role="clinical",
+         due=local(3, 13, 10), claimed_by="UNURSE", events=[ev("claimed", "UNURSE", local(3, 13, 4))]),
+    dict(id=12, at=local(3, 14), category="clinical", channel="email", status="resolved", role="clinical",
+         due=local(3, 14, 10), claimed_by="UDRLEE", events=[ev("claimed", "UDRLEE", local(3, 14, 15))]),
+    dict(id=13, at=local(3, 15), category="clinical", channel="web", status="resolved", role="clinical",
+         due=local(3, 15, 10), events=[ev("reply_sent", "UDRLEE", local(3, 15, 6))]),
+    # adverse event acknowledged after 4 minutes (claimed after 6)
+    dict(id=14, at=local(3, 16), category="adverse_event", channel="sms", status="claimed", role="clinical",
+         due=local(3, 16, 5), paged="dr-lee", claimed_by="UDRLEE", acknowledged_by="UDRLEE",
+         acknowledged_at=local(3, 16, 4),
+         events=[ev("paged", "bot", local(3, 16)), ev("acknowledged", "UDRLEE", local(3, 16, 4)),
+                 ev("claimed", "UDRLEE", local(3, 16, 6))]),
+    # adverse event never acknowledged: breach (no response)
+    dict(id=15, at=local(3, 17), category="adverse_event", channel="dm", status="open", role="clinical",
+         due=local(3, 17, 5), paged="dr-lee", events=[ev("paged", "bot", local(3, 17))]),
+    # 23:30 local: in the day; "other" due at 03:30 next day, not yet due at now
+    dict(id=16, at=local(3, 23, 30), category="other", channel="email", status="open", role="front_desk",
+         due=local(4, 3, 30)),
+    # faq auto-resolved with the reply still undelivered and no due time: no response, no breach
+    dict(id=17, at=local(3, 18), category="faq", channel="sms", status="auto_resolved", role="front_desk",
+         due=None, events=[ev("auto_replied", "bot", local(3, 18))]),
+    # --- after the day ---
+    # 00:10 local next day: excluded from the day, but open and unclaimed now
+    dict(id=18, at=local(4, 0, 10), category="booking", channel="sms", status="open", role="front_desk",
+         due=local(4, 0, 15)),
+    # a claim of an old ticket after the day ended does not count
+    dict(id=19, at=local(2, 21), category="clinical", channel="sms", status="claimed", role="clinical",
+         due=local(2, 21, 10), claimed_by="UNURSE", events=[ev("claimed", "UNURSE", local(4, 0, 20))]),
+    # created after `now`: not open "now"
+    dict(id=20, at=local(4, 2), category="booking", channel="sms", status="open", role="front_desk",
+         due=local(4, 2, 5)),
+]
+
+
+def seed(db: Database) -> None:
+    with db.transaction() as session:
+        for i, spec in enumerate(SEED):
+            patient = PATIENTS[i % len(PATIENTS)]
+            created: datetime = spec["at"]
+            ticket = TicketRow(
+                id=spec["id"], status=spec["status"], category=spec["category"],
+                urgency=Category(spec["category"]).urgency.value, confidence=0.9, reasons=["seeded"],
+                channel=spec["channel"], sender=patient["phone"] if spec["channel"] == "sms" else patient["email"],
+                patient_key=f"P-{i}", patient=dict(patient, tier=2), role=spec["role"],
+                paged=spec.get("paged"), claimed_by=spec.get("claimed_by"),
+                acknowledged_by=spec.get("acknowledged_by"), acknowledged_at=spec.get("acknowledged_at"),
+                created_at=created, updated_at=created, due_at=spec["due"],
+            )
+            session.add(ticket)
+            session.flush()
+            session.add(InboundMessageRow(
+                channel=spec["channel"], provider_message_id=f"m-{spec['id']}", sender=ticket.sender,
+                sender_name=patient["name"], body=BODIES[i % len(BODIES)], received_at=created,
+                processed_at=created, ticket_id=ticket.id,
+            ))
+            session.add(TicketEventRow(ticket_id=ticket.id, kind="received", actor=spec["channel"], at=created,
+                                       data={"message_id": spec["id"]}))
+            for kind, actor, at in spec.get("events", []):
+                session.add(TicketEventRow(ticket_id=ticket.id, kind=kind, actor=actor, at=at, data={}))
+
+
+@pytest.fixture()
+def config(tmp_path: Path) -> ClinicConfig:
+    path = tmp_path / "clinic.yml"
+    path.write_text(CONFIG_YAML, encoding="utf-8")
+    return load_config(path)
+
+
+@pytest.fixture()
+def db(tmp_path: Path) -> Database:
+    database = Database(f"sqlite:///{tmp_path / 'd.db'}")
+    seed(database)
+    yield database  # type: ignore[misc]
+    database.dispose()
+
+
+@pytest.fixture()
+def digest(db: Database, config: ClinicConfig) -> DailyDigest:
+    with db.session() as session:
+        return compute_digest(session, config, DAY, NOW)
+
+
+def m(minutes: float) -> timedelta:
+    return timedelta(minutes=minutes)
+
+
+def test_window_is_local_midnight_to_local_midnight(digest: DailyDigest, config: ClinicConfig) -> None:
+    assert digest.window_start == datetime(2026, 3, 3, 5, tzinfo=UTC)
+    assert digest.window_end == datetime(2026, 3, 4, 5, tzinfo=UTC)
+    assert digest.day == DAY and digest.timezone == "America/New_York"
+    assert digest.generated_at == datetime(2026, 3, 4, 6, tzinfo=UTC)
+    # DST starts 2026-03-08 in New York: that local day is 23 hours long
+    start, end = day_window(config, date(2026, 3, 8))
+    assert (start, end - start) == (datetime(2026, 3, 8, 5, tzinfo=UTC), timedelta(hours=23))
+
+
+def test_volume(digest: DailyDigest) -> None:
+    assert digest.total == 14  # tickets 4..17
+    assert [(c.category.value, c.count) for c in digest.by_category] == [
+        ("adverse_event", 2), ("clinical", 3), ("billing", 2), ("booking", 4), ("faq", 2), ("other", 1),
+    ]
+    assert [(c.channel, c.count) for c in digest.by_channel] == [("sms", 6), ("email", 3), ("web", 3), ("dm", 2)]
+
+
+def test_auto_resolved_share(digest: DailyDigest) -> None:
+    assert digest.auto_resolved == 4  # 4, 5, 6, 17
+    assert digest.auto_resolved_share == 4 / 14
+
+
+def test_first_response_per_category(digest: DailyDigest) -> None:
+    got = {r.category.value: (r.tickets, r.responded, r.median, r.p90, r.target_minutes, r.met)
+           for r in digest.first_response}
+    assert [r.category for r in digest.first_response] == list(Category)
+    assert got == {
+        # [4 m] (acknowledged beats the later claim); the unacknowledged page has none
+        "adverse_event": (2, 1, m(4), m(4), 5, 1),
+        # [4, 6, 15]: median 6, p90 = 3rd smallest (ceil 2.7); 15 > 10
+        "clinical": (3, 3, m(6), m(15), 10, 2),
+        # [20]; ticket 10 never answered
+        "billing": (2, 1, m(20), m(20), 30, 1),
+        # [1, 2, 3, 8]: median 2.5, p90 = 4th smallest (ceil 3.6); 8 > 5
+        "booking": (4, 4, timedelta(minutes=2, seconds=30), m(8), 5, 3),
+        # [30 s]; ticket 17 only has auto_replied, which is not a response
+        "faq": (2, 1, timedelta(seconds=30), timedelta(seconds=30), 5, 1),
+        # ticket 16 not answered yet
+        "other": (1, 0, None, None, 240, 0),
+    }
+
+
+def test_breaches(digest: DailyDigest) -> None:
+    assert digest.breach_count == 4
+    assert digest.breaches == (
+        Breach(7, Category.BOOKING, local(3, 10, 5).astimezone(UTC), local(3, 10, 8).astimezone(UTC), m(3)),
+        Breach(10, Category.BILLING, local(3, 12, 30).astimezone(UTC), None, timedelta(hours=12, minutes=30)),
+        Breach(12, Category.CLINICAL, local(3, 14, 10).astimezone(UTC), local(3, 14, 15).astimezone(UTC), m(5)),
+        Breach(15, Category.ADVERSE_EVENT, local(3, 17, 5).astimezone(UTC), None, timedelta(hours=7, minutes=55)),
+    )
+
+
+def test_open_and_unclaimed_now(digest: DailyDigest) -> None:
+    # 1 (27 h), 2 (25 h 10 m), 10 (13 h), 15 (8 h), 16 (1 h 30 m), 18 (50 m); 20 is created after now
+    open_now = digest.open_now
+    assert open_now.total == 6
+    assert open_now.by_role == (
+        RoleOpen("front_desk", 3, 1620), RoleOpen("billing", 2, 1510), RoleOpen("clinical", 1, 480),
+    )
+    assert (open_now.oldest_ticket_id, open_now.oldest_age_minutes) == (1, 1620)
+
+
+def test_adverse_events(digest: DailyDigest) -> None:
+    assert digest.adverse_events == (AdverseEventLine(14, m(4), "Dr. Lee"), AdverseEventLine(15, None, None))
+    assert [a.minutes_to_acknowledge for a in digest.adverse_events] == [4.0, None]
+
+
+def test_claims_per_staff(digest: DailyDigest) -> None:
+    # claims inside the day: 3 (UNURSE 09:00), 7, 8 (UJESS), 9 (UTEMP), 11 (UNURSE), 12, 14 (UDRLEE);
+    # 3's claim at 23:55 the day before and 19's at 00:20 after the day are not counted
+    assert digest.claims == (
+        StaffClaims("UDRLEE", "Dr. Lee", 2), StaffClaims("UJESS", "Jess", 2),
+        StaffClaims("UNURSE", "Nurse Kim", 2), StaffClaims("UTEMP", "UTEMP", 1),
+    )
+
+
+def test_text(digest: DailyDigest, config: ClinicConfig) -> None:
+    text = digest_text(digest, config)
+    lines = text.splitlines()
+    assert lines[0] == "*Daily digest · Test Clinic · Tue 3 Mar 2026*"
+    assert "*Volume:* 14 tickets · auto-resolved 29% (4)" in lines
+    assert "> Adverse event 2 · Clinical 3 · Billing 2 · Booking 4 · FAQ 2 · Other 1" in lines
+    assert "> SMS 6 · Email 3 · Web 3 · DM 2" in lines
+    assert "• Clinical: 6m / 15m · target 10m · 2/3" in lines
+    assert "• Booking: 3m / 8m · target 5m · 3/4" in lines
+    assert "• FAQ: <1m / <1m · target 5m · 1/1" in lines
+    assert "• Other: no response yet · target 4h 00m · 1 ticket" in lines
+    assert ("*SLA breaches:* 4 — #7 booking (3m late), #10 billing (no response, 12h 30m late), "
+            "#12 clinical (5m late), #15 adverse event (no response, 7h 55m late)") in lines
+    assert "*Open & unclaimed now:* 6 (front desk 3, billing 2, clinical 1) · oldest #1, 27h 00m" in lines
+    assert "*Adverse events:* 2 — #14 acknowledged in 4m by Dr. Lee; #15 *not acknowledged*" in lines
+    assert "*Claims:* Dr. Lee 2 · Jess 2 · Nurse Kim 2 · UTEMP 1" in lines
+
+
+def test_text_carries_no_patient_details(digest: DailyDigest, config: ClinicConfig) -> None:
+    text = digest_text(digest, config).lower()
+    planted = [value for p in PATIENTS for value in p.values()] + BODIES
+    planted += ["2125550101", "555-0101", "olivia", "bennett", "harper", "sofía", "swelling", "botox", "P-1"]
+    for value in planted:
+        assert value.lower() not in text, value
+
+
+def test_chart_is_a_png_of_the_expected_size(digest: DailyDigest) -> None:
+    png = digest_chart(digest)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    image = matplotlib.image.imread(io.BytesIO(png))
+    assert image.ndim >= 2
+    height, width = image.shape[:2]
+    assert abs(width - 900) <= 20 and abs(height - 400) <= 20
+    assert digest_chart(digest) == png  # same digest, same bytes
+
+
+def test_a_day_without_tickets(db: Database, config: ClinicConfig) -> None:
+    with db.session() as session:
+        empty = compute_digest(session, config, date(2026, 1, 1), NOW)
+    assert empty.total == 0 and empty.auto_resolved_share == 0.0
+    assert [c.count for c in empty.by_category] == [0] * 6
+    assert all(r.median is None and r.p90 is None and r.responded == 0 for r in empty.first_response)
+    assert empty.breaches == () and empty.adverse_events == () and empty.claims == ()
+    assert empty.open_now.total == 6  # open now does not depend on the day
+    text = digest_text(empty, config)
+    assert "*Volume:* 0 tickets · auto-resolved 0% (0)" in text and "*SLA breaches:* none" in text
+    assert digest_chart(empty)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_nearest_rank_and_durations() -> None:
+    assert nearest_rank(range(1, 71), 0.9) == 63  # 0.9 * 70 in floats is 63.000000000000014
+    assert nearest_rank([5], 0.9) == 5
+    assert nearest_rank(range(1, 11), 0.9) == 9
+    assert nearest_rank(range(1, 12), 0.9) == 10
+    assert [format_duration(d) for d in (m(0), timedelta(seconds=59), m(4), m(4.5), m(59), m(65), m(600))] == [
+        "0m", "<1m", "4m", "5m", "59m", "1h 05m", "10h 00m",
+    ]
