@@ -107,6 +107,43 @@ def cmd_corrections_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_digest(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from bot.digest import compute_digest, digest_chart, digest_text
+    from bot.storage.db import Database
+
+    settings = TriageSettings()
+    config = load_or_exit(config_path(args.config, settings))
+    try:
+        day = date.fromisoformat(args.date) if args.date else None
+    except ValueError:
+        print(f"--date {args.date!r}: use YYYY-MM-DD", file=sys.stderr)
+        return 2
+    if args.post:
+        from handlers.jobs import Jobs
+        from handlers.runtime import runtime
+        from integrations.slack.settings import SlackSettings
+
+        service, _ = runtime(settings, config, SlackSettings())
+        digest = Jobs(service).digest(day)
+        service.run_outbox()
+        print(digest_text(digest, config))
+        print(f"posted to #{config.channels.managers}", file=sys.stderr)
+        return 0
+    from bot.clock import SystemClock
+
+    now = SystemClock().now()
+    db = Database(settings.database_url)
+    with db.transaction() as session:
+        digest = compute_digest(session, config, day or now.astimezone(config.clinic.tz).date(), now)
+    print(digest_text(digest, config))
+    if args.chart:
+        args.chart.write_bytes(digest_chart(digest))
+        print(f"chart written to {args.chart}", file=sys.stderr)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="triage-bot", description="Patient-message triage bot for medical spas")
     top.add_argument("--config", type=Path, help="clinic config YAML (default: $TRIAGE_CONFIG or the demo clinic)")
@@ -138,6 +175,12 @@ def parser() -> argparse.ArgumentParser:
     p = ticket.add_parser("show", help="one ticket's timeline from the audit log")
     p.add_argument("id", type=int)
     p.set_defaults(func=cmd_ticket_show)
+
+    p = sub.add_parser("digest", help="the managers' daily digest: print it, or post it (--post)")
+    p.add_argument("--date", help="local date YYYY-MM-DD (default: today)")
+    p.add_argument("--post", action="store_true", help="post to the managers' channel (Slack when configured)")
+    p.add_argument("--chart", type=Path, help="also write the PNG chart to this file")
+    p.set_defaults(func=cmd_digest)
 
     corrections = sub.add_parser("corrections", help="staff reclassifications").add_subparsers(
         dest="corrections_command", required=True

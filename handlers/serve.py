@@ -1,4 +1,4 @@
-"""`triage-bot serve`: the HTTP app, plus the scheduled jobs (outbox delivery, triage retries)."""
+"""`triage-bot serve`: the HTTP app (webhooks, Slack), and the scheduled jobs."""
 
 from __future__ import annotations
 
@@ -7,39 +7,38 @@ from datetime import UTC, datetime
 
 import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 
 from bot.config.models import ClinicConfig
-from bot.settings import TriageSettings, TwilioSettings
+from bot.settings import TriageSettings
 from handlers.http_app import create_app
-from handlers.slack.app import build_slack_app
-from handlers.wiring import build_service
-from integrations.slack.poster import SlackPoster, web_client
+from handlers.jobs import Jobs
+from handlers.runtime import runtime
 from integrations.slack.settings import SlackSettings
 
 log = logging.getLogger(__name__)
 
 OUTBOX_EVERY_SECONDS = 5
 SWEEP_EVERY_SECONDS = 60
+SLA_EVERY_SECONDS = 30
 
 
 def serve(settings: TriageSettings, config: ClinicConfig) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     slack_settings = SlackSettings()
-    client = poster = None
-    if slack_settings.enabled and slack_settings.bot_token is not None:
-        client = web_client(slack_settings.bot_token.get_secret_value(), slack_settings.base_url)
-        poster = SlackPoster(client)
-    else:
-        log.warning("SLACK_BOT_TOKEN is not set: cards are printed to the console instead of posted")
-    service = build_service(settings, TwilioSettings(), config, poster=poster)
-    slack = build_slack_app(service, slack_settings, client) if client is not None else None
+    service, slack = runtime(settings, config, slack_settings)
+    jobs = Jobs(service)
     scheduler = BackgroundScheduler(timezone=UTC)
-    outbox_job = scheduler.add_job(
-        service.run_outbox, "interval", seconds=OUTBOX_EVERY_SECONDS, id="outbox", max_instances=1, coalesce=True
-    )
-    scheduler.add_job(service.sweep, "interval", seconds=SWEEP_EVERY_SECONDS, id="sweep", max_instances=1,
-                      coalesce=True)
+    every = {"trigger": "interval", "max_instances": 1, "coalesce": True}
+    outbox_job = scheduler.add_job(service.run_outbox, seconds=OUTBOX_EVERY_SECONDS, id="outbox", **every)
+    scheduler.add_job(service.sweep, seconds=SWEEP_EVERY_SECONDS, id="triage-retry", **every)
+    scheduler.add_job(jobs.sweep_sla, seconds=SLA_EVERY_SECONDS, id="sla", **every)
+    scheduler.add_job(jobs.handoff, seconds=SWEEP_EVERY_SECONDS, id="oncall-handoff", **every)
+    if config.digest.enabled:
+        at = config.digest.post_at
+        scheduler.add_job(lambda: jobs.digest(scheduled=True), CronTrigger(hour=at.hour, minute=at.minute,
+                          timezone=config.clinic.tz), id="digest", max_instances=1, coalesce=True)
 
     def wake_outbox() -> None:
         outbox_job.modify(next_run_time=datetime.now(UTC))
