@@ -56,7 +56,7 @@ def test_manifest_declares_what_the_bot_uses(manifest: dict[str, Any]) -> None:
     assert command["command"] == "/triage"
     assert command["url"] == EVENTS_URL
     assert command["usage_hint"] == "[oncall | oncall set @user until TIME | digest]"
-    assert command["should_escape"] is False
+    assert command["should_escape"] is True
     assert settings["interactivity"] == {"is_enabled": True, "request_url": EVENTS_URL}
     assert settings["event_subscriptions"]["request_url"] == EVENTS_URL
     assert "app_home_opened" in settings["event_subscriptions"]["bot_events"]
