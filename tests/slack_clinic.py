@@ -40,10 +40,14 @@ CLINICAL_USER, DOCTOR, FRONT_DESK_USER = "UNURSE", "UDRLEE", "UJESS"
 
 SLACK_CONFIG_EXTRA = """
 roles:
-  clinical: {members: [UNURSE]}
-  front_desk: {members: [UJESS, UMARCO]}
-  billing: {members: [UJESS]}
+  clinical: {members: [UNURSE], lead: nurse}
+  front_desk: {members: [UJESS, UMARCO], lead: jess}
+  billing: {members: [UJESS], usergroup: S0BILL, lead: jess}
   managers: {members: [UBOSS]}
+escalation:
+  manager: boss
+oncall:
+  backup: {mon: nurse, tue: nurse, wed: nurse, thu: nurse, fri: nurse, sat: nurse, sun: nurse}
 templates:
   staff_replies:
     en: {call-me: "Hi, this is {clinic}. Can we call you about your message?"}

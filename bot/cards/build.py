@@ -84,12 +84,12 @@ def sla_text(ticket: TicketRow, now: datetime, config: ClinicConfig) -> str:
         return f"breached by {late} min" if late > 0 else "met"
     if not TicketStatus(ticket.status).is_open:
         return "—"
+    if now > ticket.due_at:
+        return f"overdue by {int((now - ticket.due_at).total_seconds() // 60)} min"
     minutes = int((ticket.due_at - now).total_seconds() // 60)
     if minutes > 120:
         return f"due {ticket.due_at.astimezone(config.clinic.tz):%a %H:%M} (clinic closed until then)"
-    if minutes >= 0:
-        return f"due in {minutes} min"
-    return f"overdue by {-minutes} min"
+    return f"due in {minutes} min"
 
 
 def status_text(ticket: TicketRow, config: ClinicConfig) -> str:

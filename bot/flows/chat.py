@@ -22,7 +22,7 @@ def refresh_cards(session: Session, ticket: TicketRow, now: datetime) -> None:
     """Re-render every place this ticket's card is shown (role channels and page DMs)."""
     for post in posts_of(session, ticket.id):
         enqueue(session, OutboxKind.CHAT_UPDATE, post.channel, now, ticket_id=ticket.id,
-                payload={"post_id": post.id}, dedupe_key=f"update:{post.id}:v{ticket.version}")
+                payload={"post_id": post.id}, dedupe_key=f"update:{post.id}:v{ticket.version}:{now.isoformat()}")
 
 
 def thread_line(session: Session, ticket: TicketRow, text: str, now: datetime, *,
