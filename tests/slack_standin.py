@@ -243,12 +243,12 @@ class SlackStandIn:
 
     # ------------------------------------------------------------------ Slack methods (called with the lock held)
 
-    def _m_files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def _m_files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
         file_id = f"F{len(self.uploads) + len(self.files) + 1:08d}"
         self.files[file_id] = {"id": file_id, "name": args.get("filename"), "length": args.get("length")}
         return {"ok": True, "upload_url": f"{self.url}/upload/{file_id}", "file_id": file_id}
 
-    def _m_files_completeUploadExternal(self, args: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def _m_files_completeUploadExternal(self, args: dict[str, Any]) -> dict[str, Any]:
         files = args.get("files")
         listed = json.loads(files) if isinstance(files, str) else (files or [])
         for item in listed:
