@@ -237,7 +237,8 @@ def test_slash_command_shows_the_queue_and_on_call(slack_clinic: SlackClinic) ->
     assert "*Your tickets*\n#1 billing" in queue["text"]
     assert "Daniel" not in queue["text"] and "charged" not in queue["text"]
     oncall = slack_clinic.command(FRONT_DESK_USER, "oncall").json()
-    assert oncall["text"] == f"On call now: <@{DOCTOR}> (Dr. Lee) until Wed 08:00 (routing.oncall_provider)."
+    assert oncall["text"] == (f"On call now: <@{DOCTOR}> (Dr. Lee) until Wed 08:00 (routing.oncall_provider). "
+                              f"Backup: <@{CLINICAL_USER}> (Nurse Kim).")
 
 
 def test_reclassify_records_a_correction_that_can_be_exported(slack_clinic: SlackClinic, tmp_path: Any,
