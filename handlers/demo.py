@@ -9,7 +9,7 @@ import json
 import secrets
 import sys
 from collections import defaultdict
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,10 @@ from bot.config.loader import load_config
 from bot.match.importer import import_patients
 from bot.outbox.queue import OutboxKind
 from bot.settings import TriageSettings, TwilioSettings
-from bot.storage.models import InboundMessageRow, TicketRow
+from bot.storage.models import InboundMessageRow, OutboxRow, TicketRow
 from handlers.cli import DEMO_CONFIG, DEMO_DIR
 from handlers.http_app import create_app
+from handlers.jobs import Jobs
 from handlers.local_server import LocalServer
 from handlers.web_form import sign
 from handlers.wiring import build_service
@@ -51,18 +52,45 @@ def run_demo(database: Path | None = None) -> int:
     with service.db.transaction() as session:
         import_patients(session, DEMO_DIR / "patients.csv", tz)
     messages = [json.loads(line) for line in (DEMO_DIR / "messages.jsonl").read_text("utf-8").splitlines() if line]
-    print(f"Sending {len(messages)} inbound messages through the webhooks:\n")
+    jobs = Jobs(service)
+    jobs.handoff()
+    print(f"Sending {len(messages)} inbound messages through the webhooks (the SLA clock runs in between):\n")
     with LocalServer(create_app(service)) as server, httpx.Client(base_url=server.url, timeout=30) as client:
         for item in messages:
-            clock.set(datetime.combine(DEMO_DAY, time.fromisoformat(item["at"]), tzinfo=tz))
+            _run_clock(service, jobs, clock, datetime.combine(DEMO_DAY, time.fromisoformat(item["at"]), tzinfo=tz))
             before = _stored(service)
             response = _send(client, server.url, item, twilio_token, web_secret)
-            service.run_outbox()
+            _deliver(service, clock)
             stored = "stored" if _stored(service) > before else "already stored: provider retry, nothing new"
             tag = f"HTTP {response.status_code}, {stored}"
             print(f"  {item['at']} {item['channel']:<3} {item['id']:<13} {tag}")
+    _run_clock(service, jobs, clock, datetime.combine(DEMO_DAY, time(21, 0), tzinfo=tz))
+    jobs.digest()  # the day's digest, posted at the end of the demo day
+    _deliver(service, clock)
     _report(service, poster, sms, email, config.clinic.name, db_path)
     return 0
+
+
+def _deliver(service: Any, clock: ManualClock) -> None:
+    """Deliver everything queued, letting the chat pacing (one post a second per channel) play out."""
+    for _ in range(120):
+        if service.run_outbox() == 0 and not _pending(service, clock.now() + timedelta(seconds=5)):
+            return
+        clock.advance(timedelta(seconds=1))
+
+
+def _run_clock(service: Any, jobs: Jobs, clock: ManualClock, until: datetime) -> None:
+    """Move the clock to `until` a minute at a time, sweeping the SLA ladders as the scheduler would."""
+    while clock.now() < until:
+        clock.set(min(clock.now() + timedelta(minutes=1), until))
+        if jobs.sweep_sla() or jobs.handoff():
+            _deliver(service, clock)
+
+
+def _pending(service: Any, horizon: datetime) -> bool:
+    with service.db.transaction() as session:
+        return session.scalars(select(OutboxRow.id).where(
+            OutboxRow.status == "pending", OutboxRow.next_attempt_at <= horizon)).first() is not None
 
 
 def _send(client: httpx.Client, base: str, item: dict[str, Any], token: str, secret: str) -> httpx.Response:
@@ -84,6 +112,20 @@ def _send(client: httpx.Client, base: str, item: dict[str, Any], token: str, sec
 def _stored(service: Any) -> int:
     with service.db.transaction() as session:
         return int(session.scalar(select(func.count()).select_from(InboundMessageRow)) or 0)
+
+
+def _block_kit(session: Any, config: Any, now: datetime) -> list[dict[str, Any]]:
+    """Every ticket's current card as the Slack renderer draws it."""
+    from bot.cards.build import build_card
+    from bot.flows.deliver import ticket_text
+    from integrations.slack.blocks import render_blocks, render_text
+
+    cards = []
+    for ticket in session.scalars(select(TicketRow).where(TicketRow.role.is_not(None)).order_by(TicketRow.id)):
+        card = build_card(ticket, ticket_text(ticket), config, now)
+        cards.append({"ticket": ticket.id, "channel": config.channels.for_role_name(ticket.role),
+                      "text": render_text(card), "blocks": render_blocks(card)})
+    return cards
 
 
 def _report(service: Any, poster: ConsolePoster, sms: RecordingMessenger, email: RecordingMessenger,
@@ -109,6 +151,14 @@ def _report(service: Any, poster: ConsolePoster, sms: RecordingMessenger, email:
             out.write(f"  → {text}\n")
     with service.db.transaction() as session:
         counts = dict(session.execute(select(TicketRow.status, func.count()).group_by(TicketRow.status)).all())
+        slack_cards = _block_kit(session, service.config, service.clock.now())
     out.write(f"\nTickets by status: {counts}\n")
+    for channel, filename, data in poster.files:
+        path = db_path.parent / filename
+        path.write_bytes(data)
+        out.write(f"Chart posted to #{channel} with the digest: {path.resolve()}\n")
+    cards_path = db_path.parent / "demo-slack-cards.json"
+    cards_path.write_text(json.dumps(slack_cards, ensure_ascii=False, indent=1), encoding="utf-8")
+    out.write(f"The same cards as Slack Block Kit (paste one into Block Kit Builder): {cards_path.resolve()}\n")
     out.write(f"Database: {db_path.resolve()}\n")
     out.write(f"See any ticket's timeline: TRIAGE_DATABASE_URL=sqlite:///{db_path} triage-bot ticket show 1\n")

@@ -19,12 +19,17 @@ class ConsolePoster:
     updates: list[tuple[str, str]] = field(default_factory=list)
     files: list[tuple[str, str, bytes]] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _cards: dict[str, int] = field(default_factory=dict)  # post ts -> ticket number, to label thread lines
 
     def post_card(self, channel: str, card: Card) -> PostRef:
-        return self._post(channel, render_text(card))
+        ref = self._post(channel, render_text(card))
+        self._cards[ref.ts] = card.ticket_id
+        return ref
 
     def post_text(self, channel: str, text: str, *, thread: PostRef | None = None) -> PostRef:
-        return self._post(channel, f"  ↳ {text}" if thread else text)
+        if thread is None:
+            return self._post(channel, text)
+        return self._post(channel, f"  ↳ in the thread of #{self._cards.get(thread.ts, '?')}: {text}")
 
     def update_card(self, ref: PostRef, card: Card) -> None:
         self.updates.append((ref.channel, render_text(card)))

@@ -109,6 +109,8 @@ def test_after_hours_clinical_message_gets_an_acknowledgement_with_911(clinic: C
     assert "911" in text and "closed" in text
     assert "after_hours_ack" in clinic.events(ticket.id)
     assert [channel for channel, _ in clinic.poster.posts] == ["clinical"]
+    # The acknowledgement is not a response: the SLA still waits for a provider.
+    assert clinic.tickets()[0].first_response_at is None
 
 
 def test_after_hours_acknowledgement_in_spanish(clinic: Clinic) -> None:

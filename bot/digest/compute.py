@@ -219,15 +219,17 @@ def compute_digest(session: Session, config: ClinicConfig, day: date, now: datet
 
 
 def _first_responses(session: Session, ticket_ids: Sequence[int]) -> dict[int, datetime]:
-    """Earliest response event per ticket."""
+    """Earliest response per ticket: a claim, a page acknowledged, or a reply that answers (not an acknowledgement)."""
     first: dict[int, datetime] = {}
     for chunk in _chunks(ticket_ids, 500):
         rows = session.execute(
-            select(TicketEventRow.ticket_id, TicketEventRow.at).where(
+            select(TicketEventRow.ticket_id, TicketEventRow.at, TicketEventRow.kind, TicketEventRow.data).where(
                 TicketEventRow.ticket_id.in_(chunk), TicketEventRow.kind.in_(RESPONSE_KINDS)
             )
         ).all()
-        for ticket_id, at in rows:
+        for ticket_id, at, kind, data in rows:
+            if kind == EventKind.REPLY_SENT.value and (data or {}).get("response") is False:
+                continue  # an after-hours acknowledgement is not a response
             at = _utc(at)
             if ticket_id not in first or at < first[ticket_id]:
                 first[ticket_id] = at

@@ -144,9 +144,10 @@ def _reply_sent(session: Session, row: OutboxRow, now: datetime) -> None:
         return
     ticket = _ticket(session, row)
     by = str(row.payload.get("by", BOT))
-    record(session, ticket, EventKind.REPLY_SENT, by, now,
-           outbox_id=row.id, channel=row.kind, provider_id=row.result.get("provider_id"))
-    if ticket.first_response_at is None:
+    response = bool(row.payload.get("response", True))
+    record(session, ticket, EventKind.REPLY_SENT, by, now, outbox_id=row.id, channel=row.kind,
+           provider_id=row.result.get("provider_id"), response=response)
+    if response and ticket.first_response_at is None:
         ticket.first_response_at = now
     if by != BOT:
         from bot.flows.chat import thread_line

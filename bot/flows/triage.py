@@ -184,7 +184,9 @@ def _auto_answer(
 def _send_after_hours_ack(session: Session, triage: Triage, ticket: TicketRow, now: datetime) -> None:
     enqueue(
         session, reply_kind(ticket.channel, ticket.sender), ticket.sender, now, ticket_id=ticket.id,
-        payload={"text": after_hours_ack(triage.config, ticket.language), "by": BOT, "language": ticket.language},
+        # An acknowledgement is not an answer: the SLA clock keeps running until a provider responds.
+        payload={"text": after_hours_ack(triage.config, ticket.language), "by": BOT, "language": ticket.language,
+                 "response": False},
         dedupe_key=f"ack:{ticket.id}",
     )
     record(session, ticket, EventKind.ACKNOWLEDGED_AFTER_HOURS, BOT, now)
