@@ -152,9 +152,12 @@ class SlackClinic:
 
 
 @pytest.fixture
-def slack_clinic(tmp_path: Path) -> Iterator[SlackClinic]:
+def slack_clinic(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SlackClinic]:
+    """`@pytest.mark.clinic_yaml("...")` on a test adds config to this clinic."""
+    marker = request.node.get_closest_marker("clinic_yaml")
+    extra = marker.args[0] if marker else ""
     config_path = tmp_path / "clinic.yml"
-    config_path.write_text((HERE / "data_clinic.yml").read_text() + SLACK_CONFIG_EXTRA, encoding="utf-8")
+    config_path.write_text((HERE / "data_clinic.yml").read_text() + SLACK_CONFIG_EXTRA + extra, encoding="utf-8")
     config = load_config(config_path)
     clock = ManualClock(local(2026, 11, 24, 10, 30))
     slack, twilio = SlackStandIn(), StandIn(twilio_default)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from bot.cards.model import ActionId
 from handlers.slack.ids import ModalCallback
 from handlers.slack.modals import (
@@ -264,3 +266,28 @@ def test_reclassify_records_a_correction_that_can_be_exported(slack_clinic: Slac
     [row] = [json.loads(line) for line in out.read_text().splitlines()]
     assert row == {"id": "corr-1", "channel": "sms", "text": "do you guys do brow lamination?", "category": "booking",
                    "predicted": "faq"}
+
+
+@pytest.mark.clinic_yaml("privacy:\n  card_detail: none\n")
+def test_privacy_none_hides_the_message_behind_a_button_for_the_role(slack_clinic: SlackClinic) -> None:
+    slack_clinic.sms(CLINICAL_SMS, sender="+12125550101")
+    slack_clinic.deliver()
+    [card] = slack_clinic.slack.messages("clinical")
+    blocks = block_texts(card)
+    assert "Olivia" not in blocks and "blood thinners" not in blocks and "+1212" not in blocks
+    assert "hidden by the clinic's privacy setting" in blocks and ActionId.SHOW_MESSAGE in buttons(card)
+    slack_clinic.click(FRONT_DESK_USER, ActionId.SHOW_MESSAGE, "1")
+    assert slack_clinic.slack.calls("views.open") == []
+    [refusal] = slack_clinic.slack.ephemerals(user=FRONT_DESK_USER)
+    assert refusal["text"] == "Sorry: only the clinical team can open the message of a clinical ticket."
+    slack_clinic.click(CLINICAL_USER, ActionId.SHOW_MESSAGE, "1")
+    [opened] = slack_clinic.slack.calls("views.open")
+    assert CLINICAL_SMS.replace("'", "") in str(opened.args["view"]).replace("'", "").replace("\\\\", "")
+
+
+@pytest.mark.clinic_yaml("privacy:\n  card_detail: initials\n")
+def test_privacy_initials_shows_initials_and_tier_only(slack_clinic: SlackClinic) -> None:
+    slack_clinic.sms(BILLING_SMS, sender="+12125550104")
+    slack_clinic.deliver()
+    blocks = block_texts(slack_clinic.slack.messages("billing")[0])
+    assert "D.K." in blocks and "Daniel" not in blocks and "$480.00" not in blocks

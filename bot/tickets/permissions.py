@@ -35,6 +35,7 @@ class Actor:
 
 
 MEDICAL_ONLY = {Act.CLAIM, Act.REPLY, Act.RESOLVE, Act.VIEW_MESSAGE}
+VERBS = {Act.CLAIM: "claim", Act.REPLY: "reply to", Act.RESOLVE: "resolve", Act.VIEW_MESSAGE: "open the message of"}
 
 
 def refusal(actor: Actor, act: Act, ticket: TicketRow, *, new_category: Category | None = None) -> str | None:
@@ -42,7 +43,7 @@ def refusal(actor: Actor, act: Act, ticket: TicketRow, *, new_category: Category
     medical = Category(ticket.category).is_medical
     clinical = Role.CLINICAL in actor.roles
     if medical and act in MEDICAL_ONLY and not clinical:
-        return f"only the clinical team can {act.value.replace('_', ' ')} a {ticket.category.replace('_', ' ')} ticket"
+        return f"only the clinical team can {VERBS[act]} a {ticket.category.replace('_', ' ')} ticket"
     if act is Act.ACKNOWLEDGE and not clinical and (actor.staff_id is None or actor.staff_id != ticket.paged):
         return "only the paged provider or the clinical team can acknowledge a page"
     if act is Act.RECLASSIFY and not clinical and (medical or (new_category and new_category.is_medical)):
