@@ -114,3 +114,17 @@ def test_web_form_refusals(clinic: Clinic) -> None:
 def test_healthz(clinic: Clinic) -> None:
     response = clinic.http.get("/healthz")
     assert response.status_code == 200 and response.json()["status"] == "ok"
+
+
+def test_a_message_stored_before_a_crash_is_triaged_by_the_sweep(clinic: Clinic) -> None:
+    # The process died between storing the message (the 2xx was already sent) and triaging it.
+    from bot.storage.models import InboundMessageRow
+
+    with clinic.service.db.transaction() as session:
+        session.add(InboundMessageRow(channel="sms", provider_message_id="SMcrash1", sender="+12125550104",
+                                      body="why was i charged twice?", media=[], received_at=clinic.clock.now()))
+    assert clinic.tickets() == []
+    assert clinic.service.sweep() == 1
+    [ticket] = clinic.tickets()
+    assert ticket.category == "billing" and clinic.inbound()[0].ticket_id == ticket.id
+    assert clinic.service.sweep() == 0  # nothing left, nothing done twice
