@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
@@ -42,8 +43,8 @@ def run_demo(database: Path | None = None) -> int:
     tz = config.clinic.tz
     clock = ManualClock(datetime.combine(DEMO_DAY, time(8, 55), tzinfo=tz))
     web_secret, twilio_token = secrets.token_hex(16), secrets.token_hex(16)
-    settings = TriageSettings(database_url=f"sqlite:///{db_path}", web_form_secret=web_secret)
-    twilio = TwilioSettings(account_sid="ACdemo", auth_token=twilio_token, from_number="+14155550100")
+    settings = TriageSettings(database_url=f"sqlite:///{db_path}", web_form_secret=SecretStr(web_secret))
+    twilio = TwilioSettings(account_sid="ACdemo", auth_token=SecretStr(twilio_token), from_number="+14155550100")
     poster = ConsolePoster()
     sms, email = RecordingMessenger(), RecordingMessenger()
     print(f"Demo clinic: {config.clinic.name} ({config.clinic.timezone}); training the classifier…", flush=True)

@@ -94,14 +94,13 @@ def deliveries(
     table: dict[str, Delivery] = {
         kind: Delivery(send=_reply_sender(messenger), on_sent=_reply_sent) for kind, messenger in messengers.items()
     }
-    chat = {"pace_seconds": CHAT_PACE_SECONDS}
-    table[OutboxKind.CHAT_CARD] = Delivery(send=send_card, on_sent=_posted("card"), **chat)
-    table[OutboxKind.CHAT_PAGE] = Delivery(send=send_page, on_sent=_posted("page"), **chat)
-    table[OutboxKind.CHAT_UPDATE] = Delivery(send=send_update, **chat)
-    table[OutboxKind.CHAT_THREAD] = Delivery(send=send_thread, **chat)
-    table[OutboxKind.CHAT_ALERT] = Delivery(send=send_alert, **chat)
-    table[OutboxKind.CHAT_POST] = Delivery(send=send_alert, **chat)
-    table[OutboxKind.CHAT_FILE] = Delivery(send=send_file, **chat)
+    table[OutboxKind.CHAT_CARD] = Delivery(send=send_card, on_sent=_posted("card"), pace_seconds=CHAT_PACE_SECONDS)
+    table[OutboxKind.CHAT_PAGE] = Delivery(send=send_page, on_sent=_posted("page"), pace_seconds=CHAT_PACE_SECONDS)
+    table[OutboxKind.CHAT_UPDATE] = Delivery(send=send_update, pace_seconds=CHAT_PACE_SECONDS)
+    table[OutboxKind.CHAT_THREAD] = Delivery(send=send_thread, pace_seconds=CHAT_PACE_SECONDS)
+    table[OutboxKind.CHAT_ALERT] = Delivery(send=send_alert, pace_seconds=CHAT_PACE_SECONDS)
+    table[OutboxKind.CHAT_POST] = Delivery(send=send_alert, pace_seconds=CHAT_PACE_SECONDS)
+    table[OutboxKind.CHAT_FILE] = Delivery(send=send_file, pace_seconds=CHAT_PACE_SECONDS)
     return table
 
 

@@ -10,6 +10,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from bot.classify.stopwords import STOPWORDS
 from bot.config.models import FaqEntry
+from bot.respond.compose import pick_language
 
 _WORD = re.compile(r"[\w']+")
 
@@ -57,5 +58,5 @@ class AnswerBook:
         if score < self._min:
             return None
         entry = self._entries[self._owners[best]]
-        text = entry.answer.get(language) or entry.answer["en"]  # type: ignore[index]
+        text = pick_language(entry.answer, language)
         return Answer(entry_id=entry.id, text=text, similarity=score)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from bot.config.models import ClinicConfig
 from bot.match.directory import PatientRecord
 from bot.respond.slots import format_slot
 
 
-def _pick(texts: dict[str, str], language: str) -> str:
+def pick_language(texts: Mapping[Any, str], language: str) -> str:
+    """The text in `language`, else the English one (every template has one)."""
     return texts.get(language) or texts["en"]
 
 
@@ -23,14 +26,14 @@ def booking_reply(
     config: ClinicConfig, language: str, patient: PatientRecord | None, slots: list[datetime]
 ) -> str:
     shown = ", ".join(format_slot(s, language) for s in slots)
-    return _pick(config.templates.booking_reply, language).format(
+    return pick_language(config.templates.booking_reply, language).format(
         name=_greeting_name(patient), clinic=config.clinic.name, slots=shown, link=config.booking.link
     )
 
 
 def faq_reply(config: ClinicConfig, language: str, answer: str) -> str:
-    return _pick(config.templates.faq_reply, language).format(answer=answer, clinic=config.clinic.name)
+    return pick_language(config.templates.faq_reply, language).format(answer=answer, clinic=config.clinic.name)
 
 
 def after_hours_ack(config: ClinicConfig, language: str) -> str:
-    return _pick(config.templates.after_hours_ack, language).format(clinic=config.clinic.name)
+    return pick_language(config.templates.after_hours_ack, language).format(clinic=config.clinic.name)

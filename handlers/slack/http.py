@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 
 from slack_bolt.request import BoltRequest
@@ -45,9 +46,9 @@ async def slack_events(request: Request) -> Response:
     event_id = _event_id(raw, request.headers.get("content-type", ""))
     if event_id and not await run_in_threadpool(first_time, service.db, f"slack-event:{event_id}", service.clock.now()):
         return Response(status_code=200)  # a retry of an event already handled
-    headers: dict[str, list[str]] = {}
+    headers: dict[str, str | Sequence[str]] = {}
     for key, value in request.headers.items():
-        headers.setdefault(key, []).append(value)
+        headers[key] = [*headers.get(key, []), value]
     bolt_response = await run_in_threadpool(slack.bolt.dispatch, BoltRequest(body=raw.decode("utf-8"), headers=headers))
     return Response(content=bolt_response.body, status_code=bolt_response.status,
                     headers={k: v[0] for k, v in bolt_response.headers.items() if v and k.lower() != "content-length"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from slack_sdk.models.blocks import (
+    Block,
     InputBlock,
     Option,
     PlainTextInputElement,
@@ -36,7 +37,7 @@ def templates_for(config: ClinicConfig, language: str) -> dict[str, str]:
 
 
 def reply_modal(ticket_id: int, channel_name: str, language: str, config: ClinicConfig) -> View:
-    blocks: list[object] = [
+    blocks: list[Block] = [
         SectionBlock(text=f"The reply goes to the patient by *{channel_name}* and is logged in the card's thread."),
     ]
     templates = templates_for(config, language)
