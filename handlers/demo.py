@@ -18,8 +18,10 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
+from bot.cards.build import build_card
 from bot.clock import ManualClock
 from bot.config.loader import load_config
+from bot.flows.deliver import ticket_text
 from bot.match.importer import import_patients
 from bot.outbox.queue import OutboxKind
 from bot.settings import TriageSettings, TwilioSettings
@@ -31,6 +33,7 @@ from handlers.local_server import LocalServer
 from handlers.web_form import sign
 from handlers.wiring import build_service
 from integrations.console import ConsolePoster, RecordingMessenger
+from integrations.slack.blocks import render_blocks, render_text
 
 DEMO_DAY = datetime(2026, 11, 24).date()  # a Tuesday
 
@@ -117,10 +120,6 @@ def _stored(service: Any) -> int:
 
 def _block_kit(session: Any, config: Any, now: datetime) -> list[dict[str, Any]]:
     """Every ticket's current card as the Slack renderer draws it."""
-    from bot.cards.build import build_card
-    from bot.flows.deliver import ticket_text
-    from integrations.slack.blocks import render_blocks, render_text
-
     cards = []
     for ticket in session.scalars(select(TicketRow).where(TicketRow.role.is_not(None)).order_by(TicketRow.id)):
         card = build_card(ticket, ticket_text(ticket), config, now)

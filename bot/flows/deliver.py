@@ -14,6 +14,7 @@ from bot.cards.build import build_card
 from bot.clock import Clock
 from bot.config.models import ClinicConfig
 from bot.domain import TicketStatus
+from bot.flows.chat import post_card, refresh_cards, thread_line
 from bot.outbox.errors import permanent, transient
 from bot.outbox.queue import OutboxKind, OutboxStatus, enqueue
 from bot.outbox.worker import Delivery
@@ -149,8 +150,6 @@ def _reply_sent(session: Session, row: OutboxRow, now: datetime) -> None:
     if response and ticket.first_response_at is None:
         ticket.first_response_at = now
     if by != BOT:
-        from bot.flows.chat import thread_line
-
         thread_line(session, ticket, f"Reply sent by {row.payload.get('by_name') or by}", now)
 
 
@@ -182,8 +181,6 @@ def failure_hook(config: ClinicConfig) -> Callable[[Session, OutboxRow, datetime
                          f"({row.last_error[:120]})."})
         if ticket is None or not row.kind.startswith("reply."):
             return
-        from bot.flows.chat import post_card, refresh_cards
-
         if ticket.status == TicketStatus.AUTO_RESOLVED.value:
             # The bot's answer never reached the patient: the ticket goes back to a human.
             move(session, ticket, TicketStatus.OPEN, expected_version=ticket.version, resolved_at=None,

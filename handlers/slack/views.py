@@ -8,6 +8,7 @@ from slack_bolt import Ack, App
 
 from bot.domain import Category
 from bot.flows.actions import EscalationTarget, Outcome
+from bot.flows.deliver import current_card
 from bot.storage.models import TicketRow
 from handlers.slack.context import SlackContext
 from handlers.slack.ids import BadPayload, ModalCallback, ticket_id
@@ -87,8 +88,6 @@ def register(app: App, ctx: SlackContext) -> None:
 
 
 def _card_channel(ctx: SlackContext, ticket: int) -> str | None:
-    from bot.flows.deliver import current_card
-
     with ctx.service.db.transaction() as session:
         post = current_card(session, ticket)
         return post.channel if post else None
