@@ -30,6 +30,13 @@ def first_time(db: Database, key: str, now: datetime) -> bool:
         return False
 
 
+def forget(db: Database, key: str) -> None:
+    with db.transaction() as session:
+        row = session.get(SeenDeliveryRow, key)
+        if row is not None:
+            session.delete(row)
+
+
 async def slack_events(request: Request) -> Response:
     service: Service = request.app.state.service
     slack: SlackApp | None = request.app.state.slack
@@ -50,6 +57,8 @@ async def slack_events(request: Request) -> Response:
     for key, value in request.headers.items():
         headers[key] = [*headers.get(key, []), value]
     bolt_response = await run_in_threadpool(slack.bolt.dispatch, BoltRequest(body=raw.decode("utf-8"), headers=headers))
+    if event_id and bolt_response.status >= 500:
+        await run_in_threadpool(forget, service.db, f"slack-event:{event_id}")  # let Slack's retry try again
     return Response(content=bolt_response.body, status_code=bolt_response.status,
                     headers={k: v[0] for k, v in bolt_response.headers.items() if v and k.lower() != "content-length"})
 
