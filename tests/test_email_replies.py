@@ -1,0 +1,109 @@
+"""Email replies over SMTP, against a small local SMTP server standing in for the clinic's mail relay."""
+
+from __future__ import annotations
+
+import socketserver
+import threading
+from collections.abc import Iterator
+from email import message_from_bytes
+from email.message import Message
+
+import pytest
+from pydantic import SecretStr
+
+from bot.outbox.errors import DeliveryError
+from integrations.email_smtp import SmtpEmail, SmtpSettings
+
+
+class SmtpStandIn:
+    """Speaks just enough SMTP (EHLO, AUTH PLAIN, MAIL, RCPT, DATA, QUIT) to receive messages."""
+
+    def __init__(self, refuse_rcpt: bool = False) -> None:
+        self.messages: list[Message] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+        stand_in = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                self.wfile.write(b"220 stand-in ESMTP\r\n")
+                sender, recipients = "", []
+                while line := self.rfile.readline():
+                    command = line.decode().strip()
+                    verb = command.split(" ", 1)[0].upper()
+                    if verb in ("EHLO", "HELO"):
+                        self.wfile.write(b"250-stand-in\r\n250 AUTH PLAIN\r\n")
+                    elif verb == "AUTH":
+                        self.wfile.write(b"235 ok\r\n")
+                    elif verb == "MAIL":
+                        sender = command.split(":", 1)[1].strip(" <>")
+                        self.wfile.write(b"250 ok\r\n")
+                    elif verb == "RCPT":
+                        if refuse_rcpt:
+                            self.wfile.write(b"550 no such user\r\n")
+                            continue
+                        recipients.append(command.split(":", 1)[1].strip(" <>"))
+                        self.wfile.write(b"250 ok\r\n")
+                    elif verb == "DATA":
+                        self.wfile.write(b"354 go ahead\r\n")
+                        data = bytearray()
+                        while (chunk := self.rfile.readline()) not in (b".\r\n", b""):
+                            data.extend(chunk[1:] if chunk.startswith(b"..") else chunk)
+                        stand_in.messages.append(message_from_bytes(bytes(data)))
+                        stand_in.envelopes.append((sender, recipients))
+                        self.wfile.write(b"250 queued\r\n")
+                    elif verb == "QUIT":
+                        self.wfile.write(b"221 bye\r\n")
+                        return
+                    else:
+                        self.wfile.write(b"250 ok\r\n")
+
+        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpStandIn]:
+    server = SmtpStandIn()
+    yield server
+    server.close()
+
+
+def settings(port: int) -> SmtpSettings:
+    return SmtpSettings(host="127.0.0.1", port=port, sender="front-desk@clinic.example", starttls=False,
+                        username="bot", password=SecretStr("secret"))
+
+
+def test_email_reply_reaches_the_mail_server(smtp: SmtpStandIn) -> None:
+    message_id = SmtpEmail(settings(smtp.port), subject="Your message to Test Clinic").send(
+        "patient@example.com", "Abrimos entre semana de 9 a 5.", idempotency_key="outbox-7")
+    [received] = smtp.messages
+    assert received["To"] == "patient@example.com" and received["From"] == "front-desk@clinic.example"
+    assert received["Subject"] == "Your message to Test Clinic" and received["Message-ID"] == message_id
+    assert "outbox-7" in message_id
+    assert received.get_payload(decode=True).decode().strip() == "Abrimos entre semana de 9 a 5."
+    assert smtp.envelopes == [("front-desk@clinic.example", ["patient@example.com"])]
+
+
+def test_a_refused_address_is_a_permanent_failure() -> None:
+    server = SmtpStandIn(refuse_rcpt=True)
+    try:
+        with pytest.raises(DeliveryError) as caught:
+            SmtpEmail(settings(server.port), subject="x").send("nobody@example.com", "hi", idempotency_key="k")
+        assert caught.value.transient is False
+    finally:
+        server.close()
+
+
+def test_an_unreachable_server_is_retried() -> None:
+    server = SmtpStandIn()
+    port = server.port
+    server.close()
+    with pytest.raises(DeliveryError) as caught:
+        SmtpEmail(settings(port), subject="x").send("a@example.com", "hi", idempotency_key="k")
+    assert caught.value.transient is True
