@@ -35,6 +35,14 @@ def test_oncall_override_from_slack_is_recorded_announced_and_paged(slack_clinic
     assert slack_clinic.slack.messages(DOCTOR) == []
     oncall = slack_clinic.command(FRONT_DESK_USER, "oncall").json()["text"]
     assert oncall.startswith(f"On call now: <@{CLINICAL_USER}> (Nurse Kim)")
+    # Ending the override early: the rota applies again, and the channel is told.
+    assert slack_clinic.command(FRONT_DESK_USER, "oncall clear").json()["text"].startswith("Only the clinical")
+    cleared = slack_clinic.command(CLINICAL_USER, "oncall clear").json()["text"]
+    assert cleared == "Override ended: the rota applies again. The clinical channel has been told."
+    assert slack_clinic.command(FRONT_DESK_USER, "oncall").json()["text"].startswith(f"On call now: <@{DOCTOR}>")
+    assert slack_clinic.command(CLINICAL_USER, "oncall clear").json()["text"].startswith("No override")
+    slack_clinic.deliver()
+    assert slack_clinic.slack.messages("clinical")[-1]["text"].startswith(f"🩺 On call now: <@{DOCTOR}>")
 
 
 def test_oncall_set_is_refused_or_explained(slack_clinic: SlackClinic) -> None:

@@ -55,7 +55,7 @@ def test_manifest_declares_what_the_bot_uses(manifest: dict[str, Any]) -> None:
     (command,) = features["slash_commands"]
     assert command["command"] == "/triage"
     assert command["url"] == EVENTS_URL
-    assert command["usage_hint"] == "[oncall | oncall set @user until TIME | digest]"
+    assert command["usage_hint"] == "[oncall | oncall set @user until TIME | oncall clear | digest]"
     assert command["should_escape"] is True
     assert settings["interactivity"] == {"is_enabled": True, "request_url": EVENTS_URL}
     assert settings["event_subscriptions"]["request_url"] == EVENTS_URL

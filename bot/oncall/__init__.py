@@ -1,7 +1,7 @@
 """Who is paged: the weekly on-call rota, overrides set from chat, and reading "until ..." times."""
 
 from bot.oncall.rota import OnCall, Override, next_shift_change, on_call
-from bot.oncall.store import active_overrides, add_override, current_on_call
+from bot.oncall.store import active_overrides, add_override, current_on_call, end_overrides
 from bot.oncall.when import parse_until
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "active_overrides",
     "add_override",
     "current_on_call",
+    "end_overrides",
     "next_shift_change",
     "on_call",
     "parse_until",

@@ -42,5 +42,16 @@ def add_override(session: Session, *, provider: str, until: datetime, set_by: st
     return row
 
 
+def end_overrides(session: Session, *, now: datetime) -> int:
+    """End every override in force now (the rota applies again). The rows stay, as the record of who covered."""
+    now = as_utc(now, "now")
+    rows = session.scalars(select(OnCallOverrideRow).where(
+        OnCallOverrideRow.starts_at <= now, OnCallOverrideRow.until > now)).all()
+    for row in rows:
+        row.until = now
+    session.flush()
+    return len(rows)
+
+
 def current_on_call(session: Session, config: ClinicConfig, when: datetime) -> OnCall:
     return on_call(config, active_overrides(session, when), when)

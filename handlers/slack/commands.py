@@ -12,7 +12,7 @@ from sqlalchemy import select
 from bot.config.models import StaffMember
 from bot.domain import Role, TicketStatus
 from bot.flows.announce import handoff_text
-from bot.oncall import add_override, current_on_call, parse_until
+from bot.oncall import add_override, current_on_call, end_overrides, parse_until
 from bot.storage.models import TicketRow
 from handlers.jobs import Jobs
 from handlers.slack.context import SlackContext
@@ -20,7 +20,8 @@ from handlers.slack.context import SlackContext
 log = logging.getLogger(__name__)
 
 USAGE = ("Usage: `/triage` (the queue and your tickets) · `/triage oncall` (who is on call) · "
-         "`/triage oncall set @someone until tomorrow 8am` · `/triage digest` (today so far, to the managers)")
+         "`/triage oncall set @someone until tomorrow 8am` · `/triage oncall clear` (back to the rota) · "
+         "`/triage digest` (today so far, to the managers)")
 MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|[^>]*)?>$")
 
 
@@ -61,10 +62,27 @@ def find_staff(ctx: SlackContext, word: str) -> StaffMember | None:
     return config.staff_member(word.removeprefix("@"))
 
 
+def may_change_oncall(ctx: SlackContext, user: dict[str, Any]) -> bool:
+    roles = ctx.actor(user).roles
+    return Role.CLINICAL in roles or Role.MANAGERS in roles
+
+
+def clear_oncall(ctx: SlackContext, user: dict[str, Any]) -> str:
+    if not may_change_oncall(ctx, user):
+        return "Only the clinical team or a manager can change who is on call."
+    with ctx.service.db.transaction() as session:
+        ended = end_overrides(session, now=ctx.service.clock.now())
+    if not ended:
+        return "No override is in force; the rota applies."
+    log.info("on-call overrides ended", extra={"count": ended, "by": user.get("id")})
+    Jobs(ctx.service).handoff(force=True)
+    return "Override ended: the rota applies again. The clinical channel has been told."
+
+
 def set_oncall(ctx: SlackContext, user: dict[str, Any], words: list[str]) -> str:
     """`set @someone until <when>`: recorded with who set it; the clinical channel gets a hand-off post."""
     actor = ctx.actor(user)
-    if Role.CLINICAL not in actor.roles and Role.MANAGERS not in actor.roles:
+    if not may_change_oncall(ctx, user):
         return "Only the clinical team or a manager can change who is on call."
     if len(words) < 4 or words[2] != "until":
         return "Usage: `/triage oncall set @someone until tomorrow 8am`"
@@ -92,6 +110,9 @@ def register(app: App, ctx: SlackContext) -> None:
             ack(response_type="ephemeral", text=queue_summary(ctx, str(command.get("user_id", ""))))
         elif words[0] == "oncall" and len(words) == 1:
             ack(response_type="ephemeral", text=oncall_text(ctx))
+        elif words == ["oncall", "clear"]:
+            ack(response_type="ephemeral", text=clear_oncall(ctx, {"id": command.get("user_id"),
+                                                                   "name": command.get("user_name")}))
         elif words[0] == "oncall" and words[1] == "set":
             ack(response_type="ephemeral", text=set_oncall(ctx, {"id": command.get("user_id"),
                                                                  "name": command.get("user_name")}, words[1:]))
