@@ -45,7 +45,7 @@ def deliveries(
         moved_to = None
         if post is not None and post.kind == "card" and not post.current and post.role != ticket.role:
             moved_to = config.channels.for_role_name(ticket.role)
-        return build_card(ticket, ticket_text(ticket), config, clock.now(), note=note or _note_of(session, post),
+        return build_card(ticket, ticket_text(ticket), config, clock.now(), note=note or (post.note if post else ""),
                           moved_to=moved_to)
 
     def send_card(session: Session, row: OutboxRow) -> dict[str, Any]:
@@ -105,19 +105,6 @@ def deliveries(
     return table
 
 
-def _note_of(session: Session, post: ChatPostRow | None) -> str:
-    """The note a card was first posted with ("Escalated from ..."), kept on every later render."""
-    if post is None:
-        return ""
-    row = session.scalars(select(OutboxRow).where(
-        OutboxRow.ticket_id == post.ticket_id, OutboxRow.kind == OutboxKind.CHAT_CARD.value,
-        OutboxRow.status == OutboxStatus.SENT.value)).all()
-    for outbox in row:
-        if outbox.result.get("ts") == post.ts:
-            return str(outbox.payload.get("note", ""))
-    return ""
-
-
 def _card_pending(session: Session, ticket_id: int) -> bool:
     return session.scalars(select(OutboxRow.id).where(
         OutboxRow.ticket_id == ticket_id, OutboxRow.kind == OutboxKind.CHAT_CARD.value,
@@ -158,7 +145,8 @@ def _posted(kind: str) -> Callable[[Session, OutboxRow, datetime], None]:
         ticket = _ticket(session, row)
         channel, ts = str(row.result["channel"]), str(row.result["ts"])
         session.add(ChatPostRow(ticket_id=ticket.id, kind=kind, role=str(row.payload.get("role", "")),
-                                channel=channel, ts=ts, created_at=now, current=True))
+                                channel=channel, ts=ts, created_at=now, current=True,
+                                note=str(row.payload.get("note", ""))[:300]))
         record(session, ticket, EventKind.POSTED if kind == "card" else EventKind.PAGED, BOT, now,
                channel=channel, ts=ts, **({"provider": row.target} if kind == "page" else {}))
 

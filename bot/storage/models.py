@@ -159,6 +159,7 @@ class ChatPostRow(Base):
     ts: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     current: Mapped[bool] = mapped_column(default=True)  # False once the ticket moved to another channel
+    note: Mapped[str] = mapped_column(String(300), default="")  # shown on every render ("Escalated from ...")
 
 
 class CorrectionRow(Base):
