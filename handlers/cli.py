@@ -46,7 +46,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from handlers.serve import serve
 
     settings = TriageSettings()
-    return serve(settings, load_or_exit(config_path(args.config, settings)))
+    given = args.config or settings.config
+    if args.demo and given is not None:
+        print("triage-bot serve: --demo serves the demo clinic; drop it to serve the config "
+              f"{given}", file=sys.stderr)
+        return 2
+    if not args.demo and (given is None or _is_demo(given)):
+        what = "the demo clinic's config" if given else "no clinic config given"
+        print(f"triage-bot serve: {what} — pass --config FILE or set TRIAGE_CONFIG=FILE (start from "
+              f"{DEMO_CONFIG.relative_to(DEMO_DIR.parents[1])}), or run `triage-bot serve --demo` to serve the demo "
+              "clinic", file=sys.stderr)
+        return 2
+    return serve(settings, load_or_exit(DEMO_CONFIG if args.demo or given is None else given))
+
+
+def _is_demo(path: Path) -> bool:
+    try:
+        return path.resolve() == DEMO_CONFIG.resolve()
+    except OSError:
+        return False
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from handlers.doctor import run_doctor
+
+    settings = TriageSettings()
+    return run_doctor(args.config or settings.config, settings)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -144,49 +169,151 @@ def cmd_digest(args: argparse.Namespace) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="triage-bot", description="Patient-message triage bot for medical spas")
-    top.add_argument("--config", type=Path, help="clinic config YAML (default: $TRIAGE_CONFIG or the demo clinic)")
-    sub = top.add_subparsers(dest="command", required=True)
+ENV_DATABASE = "  TRIAGE_DATABASE_URL   SQLAlchemy URL of the database (default sqlite:///var/triage.db)"
+ENV_CONFIG = "  TRIAGE_CONFIG         the clinic config file, when --config is not given"
+ENV_SLACK = """\
+  SLACK_BOT_TOKEN       the Slack app's bot token (xoxb-…); without it cards are printed to the console
+  SLACK_SIGNING_SECRET  verifies Slack's requests to /slack/events (HTTP mode)
+  SLACK_APP_TOKEN       an app-level token (xapp-…, connections:write): Socket Mode instead of HTTP
+  SLACK_API_URL         Slack Web API base URL (default https://slack.com/api/)"""
+ENV_TWILIO = """\
+  TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM_NUMBER
+                        SMS in (signature check) and out
+  TWILIO_API_URL        Twilio's API base URL (default https://api.twilio.com)"""
+ENV_SMTP = """\
+  SMTP_HOST, SMTP_PORT, SMTP_USERNAME, SMTP_PASSWORD, SMTP_SENDER, SMTP_STARTTLS
+                        the mail server for email replies (port 587 and STARTTLS by default)"""
+ENV_SERVE = """\
+  TRIAGE_HOST           address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
+  TRIAGE_PORT           port to listen on (default 8080)
+  TRIAGE_PUBLIC_URL     the public base URL Twilio calls, when a proxy sits in front (signature check)
+  TRIAGE_WEB_FORM_SECRET
+                        HMAC-SHA256 key for /inbound/web (X-Triage-Signature: sha256=<hex>)
+  TRIAGE_MAX_BODY_BYTES largest webhook body accepted (default 262144)"""
 
-    p = sub.add_parser("serve", help="run the intake webhooks, chat app and scheduler")
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Wraps a one-paragraph description to the terminal; keeps laid-out text (the environment tables) as is."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+def _epilog(*parts: str, example: str = "") -> str:
+    text = "environment:\n" + "\n".join(parts)
+    return text + (f"\n\nexample:\n  {example}" if example else "")
+
+
+def parser() -> argparse.ArgumentParser:
+    formatter = HelpFormatter
+    top = argparse.ArgumentParser(
+        prog="triage-bot", formatter_class=formatter,
+        description="Patient-message triage bot for medical spas: every SMS, web form and email is stored, "
+                    "classified, answered when routine, and otherwise posted as a card in the clinic's Slack.",
+        epilog="Run `triage-bot COMMAND --help` for a command's arguments and the environment it reads.\n"
+               "New here? `triage-bot demo` runs a day at the bundled demo clinic; `triage-bot doctor --config "
+               "FILE` checks a real set-up.")
+    # --config is accepted before or after the command; SUPPRESS keeps one from overwriting the other.
+    top.add_argument("--config", type=Path, default=None, metavar="FILE",
+                     help="clinic config YAML (default: $TRIAGE_CONFIG)")
+    with_config = argparse.ArgumentParser(add_help=False)
+    with_config.add_argument("--config", type=Path, default=argparse.SUPPRESS, metavar="FILE",
+                             help="clinic config YAML (default: $TRIAGE_CONFIG, else the demo clinic's)")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, summary: str, description: str, epilog: str,
+                parents: Sequence[argparse.ArgumentParser] = ()) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=summary, description=description, epilog=epilog,
+                              formatter_class=formatter, parents=list(parents))
+
+    serve_config = argparse.ArgumentParser(add_help=False)
+    serve_config.add_argument("--config", type=Path, default=argparse.SUPPRESS, metavar="FILE",
+                              help="clinic config YAML (default: $TRIAGE_CONFIG; required unless --demo)")
+    doctor_config = argparse.ArgumentParser(add_help=False)
+    doctor_config.add_argument("--config", type=Path, default=argparse.SUPPRESS, metavar="FILE",
+                               help="the clinic config to check (default: $TRIAGE_CONFIG)")
+    p = command("serve", "run the intake webhooks, chat app and scheduler",
+                "Serve the webhooks (/inbound/sms, /inbound/web, /slack/events, /healthz), the Slack app and "
+                "the scheduled jobs (outbox, SLA sweep, on-call hand-off, digest) for one clinic. Migrations "
+                "run on start. Refuses to start without a clinic config, so a real clinic never runs on the "
+                "demo's by mistake.",
+                _epilog(ENV_CONFIG, ENV_DATABASE, ENV_SERVE, ENV_SLACK, ENV_TWILIO, ENV_SMTP,
+                        example="TRIAGE_CONFIG=clinic.yml TRIAGE_HOST=0.0.0.0 triage-bot serve"),
+                parents=[serve_config])
+    p.add_argument("--demo", action="store_true", help="serve the bundled demo clinic's config (for trying it out)")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("demo", help="run the whole pipeline on the bundled demo clinic, no accounts needed")
-    p.add_argument("--database", help="SQLite file for the demo (default: var/demo.db, recreated)")
+    p = command("doctor", "check the config, the database and every connection, one line each",
+                "Check the clinic config, the database (reachable, migrations at head) and every configured "
+                "connection: Slack (bot token, scopes, membership of each role channel), Twilio (credentials, "
+                "the sending number), SMTP (connect, STARTTLS, login). Each line says what is wrong and how to "
+                "fix it; the exit code is 1 when anything failed. Nothing is sent to anyone.",
+                _epilog(ENV_CONFIG, ENV_DATABASE, ENV_SLACK, ENV_TWILIO, ENV_SMTP,
+                        example="triage-bot doctor --config clinic.yml"),
+                parents=[doctor_config])
+    p.set_defaults(func=cmd_doctor)
+
+    p = command("demo", "run the whole pipeline on the bundled demo clinic, no accounts needed",
+                "Run a day at the demo clinic (Lumière Aesthetics) through the real webhooks, with the SLA clock "
+                "running, and print the cards, pages, nudges, replies and the digest. Needs no accounts and "
+                "reads no environment: Slack and Twilio are played locally.", "")
+    p.add_argument("--database", metavar="FILE", help="SQLite file for the demo (default: var/demo.db, recreated)")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("check-config", help="validate a clinic config without starting anything")
-    p.add_argument("file", nargs="?", type=Path)
+    p = command("check-config", "validate a clinic config without starting anything",
+                "Load and validate a clinic config. Every problem names the file, the key and the line.",
+                _epilog(ENV_CONFIG, example="triage-bot check-config clinic.yml"), parents=[with_config])
+    p.add_argument("file", nargs="?", type=Path, metavar="FILE",
+                   help="the config to check (default: --config, else $TRIAGE_CONFIG, else the demo clinic's)")
     p.set_defaults(func=cmd_check_config)
 
-    p = sub.add_parser("classify", help="classify JSON Lines (or CSV with a text column) from FILE or stdin")
-    p.add_argument("file", nargs="?", type=Path)
+    p = command("classify", "classify JSON Lines (or CSV with a text column) from FILE or stdin",
+                "Classify patient messages offline. Input: JSON Lines with a \"text\" field, or CSV with a "
+                "text column (by the .csv suffix). Output: one JSON object per input line, with the category, "
+                "confidence and the reasons; unreadable lines are reported on stderr. Reads no environment.",
+                "example:\n  echo '{\"text\": \"is it safe to get botox while pregnant?\"}' | triage-bot classify")
+    p.add_argument("file", nargs="?", type=Path, metavar="FILE", help="input file (default: stdin)")
     p.set_defaults(func=cmd_classify)
 
-    patients = sub.add_parser("patients", help="the embedded patient directory").add_subparsers(
-        dest="patients_command", required=True
-    )
-    p = patients.add_parser("import", help="add or update patients from a CSV file")
-    p.add_argument("file", type=Path)
+    patients = command("patients", "the embedded patient directory",
+                       "Manage the patient directory kept in the bot's database.", "").add_subparsers(
+        dest="patients_command", required=True, metavar="ACTION")
+    p = patients.add_parser("import", help="add or update patients from a CSV file", formatter_class=formatter,
+                            parents=[with_config],
+                            description="Add or update patients from a CSV file (columns: id, name, phone, email, "
+                                        "tier, lifetime_value, balance, last_visit, next_appointment, provider, "
+                                        "language). Problems are listed per line; the exit code is 1 if any.",
+                            epilog=_epilog(ENV_CONFIG, ENV_DATABASE))
+    p.add_argument("file", type=Path, metavar="FILE.csv", help="the CSV export of the clinic's patients")
     p.set_defaults(func=cmd_patients_import)
 
-    ticket = sub.add_parser("ticket", help="look at tickets").add_subparsers(dest="ticket_command", required=True)
-    p = ticket.add_parser("show", help="one ticket's timeline from the audit log")
-    p.add_argument("id", type=int)
+    ticket = command("ticket", "look at tickets", "Look at tickets.", "").add_subparsers(
+        dest="ticket_command", required=True, metavar="ACTION")
+    p = ticket.add_parser("show", help="one ticket's timeline from the audit log", formatter_class=formatter,
+                          parents=[with_config], description="Print one ticket's timeline from the audit log.",
+                          epilog=_epilog(ENV_CONFIG, ENV_DATABASE))
+    p.add_argument("id", type=int, metavar="ID", help="the ticket number (as on the card: #42 is 42)")
     p.set_defaults(func=cmd_ticket_show)
 
-    p = sub.add_parser("digest", help="the managers' daily digest: print it, or post it (--post)")
-    p.add_argument("--date", help="local date YYYY-MM-DD (default: today)")
+    p = command("digest", "the managers' daily digest: print it, or post it (--post)",
+                "Compute the managers' digest for a day and print it; --post posts it to the managers' channel "
+                "instead (Slack when SLACK_BOT_TOKEN is set, else the console).",
+                _epilog(ENV_CONFIG, ENV_DATABASE, ENV_SLACK), parents=[with_config])
+    p.add_argument("--date", metavar="YYYY-MM-DD", help="the clinic's local date (default: today)")
     p.add_argument("--post", action="store_true", help="post to the managers' channel (Slack when configured)")
-    p.add_argument("--chart", type=Path, help="also write the PNG chart to this file")
+    p.add_argument("--chart", type=Path, metavar="FILE.png", help="also write the PNG chart to this file")
     p.set_defaults(func=cmd_digest)
 
-    corrections = sub.add_parser("corrections", help="staff reclassifications").add_subparsers(
-        dest="corrections_command", required=True
-    )
-    p = corrections.add_parser("export", help="write them as labelled JSON Lines (the training data's format)")
-    p.add_argument("--output", type=Path, help="file to write (default: stdout)")
+    corrections = command("corrections", "staff reclassifications",
+                          "Staff reclassifications, the bot's best training signal.", "").add_subparsers(
+        dest="corrections_command", required=True, metavar="ACTION")
+    p = corrections.add_parser("export", help="write them as labelled JSON Lines (the training data's format)",
+                               formatter_class=formatter,
+                               description="Write every staff reclassification as a labelled JSON Lines record.",
+                               epilog=_epilog(ENV_DATABASE))
+    p.add_argument("--output", type=Path, metavar="FILE", help="file to write (default: stdout)")
     p.set_defaults(func=cmd_corrections_export)
     return top
 

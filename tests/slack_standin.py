@@ -91,6 +91,10 @@ class SlackStandIn:
         self.all_calls: list[Call] = []
         self.usergroups: dict[str, list[str]] = {}
         self.users: dict[str, dict[str, Any]] = {}  # users.info overrides, merged into the minimal user
+        # Workspace channels by id ({"id", "name", "is_private", "members": [user ids]}), for users.conversations
+        # and conversations.list; the bot is BOT_USER_ID. Scopes: auth.test's X-OAuth-Scopes header when set.
+        self.conversations: dict[str, dict[str, Any]] = {}
+        self.scopes: list[str] | None = None
         self._failures: dict[str, deque[Failure]] = defaultdict(deque)
         self._channels: dict[str, list[dict[str, Any]]] = defaultdict(list)  # top-level messages in post order
         self._by_ts: dict[tuple[str, str], dict[str, Any]] = {}  # (channel, ts) -> message or reply
@@ -217,7 +221,8 @@ class SlackStandIn:
                 return self._json({"ok": False, "error": "invalid_json"})
             handler = getattr(self, "_m_" + method.replace(".", "_"), None)
             result: dict[str, Any] = handler(args) if handler else {"ok": True}
-            return self._json(result)
+            extra = {"X-OAuth-Scopes": ",".join(self.scopes)} if method == "auth.test" and self.scopes else None
+            return self._json(result, headers=extra)
 
     @staticmethod
     def _json(payload: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> _Reply:
@@ -341,6 +346,27 @@ class SlackStandIn:
             parent = self._by_ts[(parent["channel"], parent["thread_ts"])]
         return {"ok": True, "messages": [self._public(parent), *(self._public(r) for r in parent["replies"])],
                 "has_more": False}
+
+    def add_channel(self, channel_id: str, name: str, *, bot_member: bool = True, private: bool = False) -> None:
+        with self._lock:
+            self.conversations[channel_id] = {"id": channel_id, "name": name, "is_private": private,
+                                              "members": [BOT_USER_ID] if bot_member else []}
+
+    def _m_users_conversations(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = str(args.get("user") or BOT_USER_ID)
+        found = [self._channel_info(c) for c in self.conversations.values() if user in c["members"]]
+        return {"ok": True, "channels": found, "response_metadata": {"next_cursor": ""}}
+
+    def _m_conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        # Private channels are only listed to their members, as Slack does.
+        found = [self._channel_info(c) for c in self.conversations.values()
+                 if not c["is_private"] or BOT_USER_ID in c["members"]]
+        return {"ok": True, "channels": found, "response_metadata": {"next_cursor": ""}}
+
+    @staticmethod
+    def _channel_info(channel: dict[str, Any]) -> dict[str, Any]:
+        return {"id": channel["id"], "name": channel["name"], "is_private": channel["is_private"],
+                "is_member": BOT_USER_ID in channel["members"], "num_members": len(channel["members"])}
 
     def _m_usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
         group = str(args.get("usergroup", ""))

@@ -16,9 +16,9 @@ from integrations.email_smtp import SmtpEmail, SmtpSettings
 
 
 class SmtpStandIn:
-    """Speaks just enough SMTP (EHLO, AUTH PLAIN, MAIL, RCPT, DATA, QUIT) to receive messages."""
+    """Speaks just enough SMTP (EHLO, AUTH PLAIN, MAIL, RCPT, DATA, QUIT) to receive messages; no STARTTLS."""
 
-    def __init__(self, refuse_rcpt: bool = False) -> None:
+    def __init__(self, refuse_rcpt: bool = False, refuse_auth: bool = False) -> None:
         self.messages: list[Message] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         stand_in = self
@@ -33,7 +33,7 @@ class SmtpStandIn:
                     if verb in ("EHLO", "HELO"):
                         self.wfile.write(b"250-stand-in\r\n250 AUTH PLAIN\r\n")
                     elif verb == "AUTH":
-                        self.wfile.write(b"235 ok\r\n")
+                        self.wfile.write(b"535 authentication failed\r\n" if refuse_auth else b"235 ok\r\n")
                     elif verb == "MAIL":
                         sender = command.split(":", 1)[1].strip(" <>")
                         self.wfile.write(b"250 ok\r\n")
