@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from handlers.health import Health
 from handlers.service import Service
 from handlers.slack.app import SlackApp
 from handlers.slack.http import slack_events
@@ -16,13 +16,12 @@ from handlers.web_form import inbound_web
 
 
 def healthz(request: Request) -> JSONResponse:
+    """200 with each component's state ("ok" or "degraded"); 503 when the database cannot be used."""
     service: Service = request.app.state.service
-    try:
-        with service.db.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except Exception:
-        return JSONResponse({"status": "unhealthy", "database": "unreachable"}, status_code=503)
-    return JSONResponse({"status": "ok", "clinic": service.config.clinic.name})
+    health: Health = request.app.state.health
+    code, body = health.report(service.db.session, service.clock.now(), slack=request.app.state.slack is not None,
+                               kinds=service.outbox.kinds, clinic=service.config.clinic.name)
+    return JSONResponse(body, status_code=code)
 
 
 def create_app(service: Service, slack: SlackApp | None = None) -> Starlette:
@@ -36,4 +35,5 @@ def create_app(service: Service, slack: SlackApp | None = None) -> Starlette:
     )
     app.state.service = service
     app.state.slack = slack
+    app.state.health = Health(service.db.engine)
     return app

@@ -53,6 +53,11 @@ class OutboxWorker:
         # Pacing is per process: with several instances each paces its own sends (the API's 429s catch the rest).
         self._last_sent: dict[str, datetime] = {}
 
+    @property
+    def kinds(self) -> frozenset[str]:
+        """The outbox kinds this worker can deliver (a reply channel with no transport is missing)."""
+        return frozenset(self._deliveries)
+
     def run_due(self, limit: int = 100) -> int:
         """Try every due row once; returns how many were tried."""
         tried = 0
