@@ -147,10 +147,16 @@ def cmd_digest(args: argparse.Namespace) -> int:
         return 2
     if args.post:
         from handlers.jobs import Jobs
-        from handlers.runtime import runtime
+        from handlers.runtime import SlackStartup, SlackStartupError, runtime
         from integrations.slack.settings import SlackSettings
 
-        service, _ = runtime(settings, config, SlackSettings())
+        slack_settings = SlackSettings()
+        try:
+            SlackStartup(slack_settings).check()
+        except SlackStartupError as exc:
+            print(f"triage-bot digest: {exc}", file=sys.stderr)
+            return 2
+        service, _ = runtime(settings, config, slack_settings)
         digest = Jobs(service).digest(day)
         service.run_outbox()
         print(digest_text(digest, config))

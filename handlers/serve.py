@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import logging
+import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.config.models import ClinicConfig
 from bot.settings import TriageSettings
+from handlers.doctor.slack import slack_problem
 from handlers.http_app import create_app
 from handlers.jobs import Jobs
-from handlers.runtime import runtime
+from handlers.runtime import SlackStartup, SlackStartupError, is_transient, runtime
 from integrations.slack.settings import SlackSettings
 
 log = logging.getLogger(__name__)
@@ -22,11 +26,23 @@ log = logging.getLogger(__name__)
 OUTBOX_EVERY_SECONDS = 5
 SWEEP_EVERY_SECONDS = 60
 SLA_EVERY_SECONDS = 30
+SLACK_RETRY_SECONDS = 60
 
 
 def serve(settings: TriageSettings, config: ClinicConfig) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        return _serve(settings, config)
+    except SlackStartupError as exc:
+        # A vendor refusing us is the admin's to fix, not a bug: one line with what to do, no traceback.
+        print(f"triage-bot serve: {exc}", file=sys.stderr)
+        return 2
+
+
+def _serve(settings: TriageSettings, config: ClinicConfig) -> int:
     slack_settings = SlackSettings()
+    startup = SlackStartup(slack_settings)
+    startup.check()
     service, slack = runtime(settings, config, slack_settings)
     jobs = Jobs(service)
     scheduler = BackgroundScheduler(timezone=UTC)
@@ -44,12 +60,25 @@ def serve(settings: TriageSettings, config: ClinicConfig) -> int:
         outbox_job.modify(next_run_time=datetime.now(UTC))
 
     service.on_work = wake_outbox
-    scheduler.start()
+    if not startup.settled:
+        # Slack was rate limited, down or unreachable: ask again until it answers clearly.
+        scheduler.add_job(until_done(scheduler, "slack-check", startup.recheck), seconds=SLACK_RETRY_SECONDS,
+                          id="slack-check", **every)
     if slack is not None and slack_settings.app_token is not None:
         # Socket Mode: Slack connects out to us, so no public URL is needed.
-        SocketModeHandler(slack.bolt, slack_settings.app_token.get_secret_value()).connect()
-        log.info("Slack connected in Socket Mode")
-    elif slack is not None:
+        socket = SocketModeHandler(slack.bolt, slack_settings.app_token.get_secret_value())
+        if not connect_socket_mode(socket, slack_settings.base_url):
+            def reconnect() -> bool:
+                try:
+                    return connect_socket_mode(socket, slack_settings.base_url)
+                except SlackStartupError as exc:
+                    log.error("Slack: %s", exc)  # too late to refuse to start: say it once and stop trying
+                    return True
+
+            scheduler.add_job(until_done(scheduler, "slack-socket", reconnect), seconds=SLACK_RETRY_SECONDS,
+                              id="slack-socket", **every)
+    scheduler.start()
+    if slack is not None and slack_settings.app_token is None:
         log.info("Slack in HTTP mode: point the app's request URLs at /slack/events")
     log.info("triage-bot serving %s on http://%s:%s", config.clinic.name, settings.host, settings.port)
     try:
@@ -58,3 +87,28 @@ def serve(settings: TriageSettings, config: ClinicConfig) -> int:
         scheduler.shutdown(wait=False)
         service.db.dispose()
     return 0
+
+
+def until_done(scheduler: BackgroundScheduler, job_id: str, attempt: Callable[[], bool]) -> Callable[[], None]:
+    """A job that runs `attempt` until it returns True, then removes itself."""
+
+    def run() -> None:
+        if attempt():
+            scheduler.remove_job(job_id)
+
+    return run
+
+
+def connect_socket_mode(socket: SocketModeHandler, api_url: str) -> bool:
+    """True once connected; False (one line logged) on a transient failure; a refused app token stops start-up."""
+    try:
+        socket.connect()
+    except (SlackApiError, SlackClientError, OSError) as exc:
+        problem = slack_problem(exc, api_url).replace("bot token", "app-level token")
+        problem = problem.replace("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
+        if not is_transient(exc):
+            raise SlackStartupError(f"Socket Mode: {problem}") from None
+        log.warning("Slack Socket Mode: %s; retrying every %s s", problem, SLACK_RETRY_SECONDS)
+        return False
+    log.info("Slack connected in Socket Mode")
+    return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -140,13 +141,23 @@ class OutboxWorker:
             wait = BACKOFF[min(row.attempts - 1, len(BACKOFF) - 1)]
         row.next_attempt_at = now + wait
         row.last_error = error.reason
-        log.info("outbox retry", extra={"outbox_id": row.id, "kind": row.kind, "attempt": row.attempts})
+        log.info("outbox: %s #%s failed (attempt %s), retrying in %s: %s", row.kind, row.id, row.attempts,
+                 wait, _loggable(error.reason), extra={"outbox_id": row.id, "kind": row.kind, "attempt": row.attempts})
 
     def _fail(self, session: Session, row: OutboxRow, now: datetime, reason: str) -> None:
         row.status = OutboxStatus.FAILED.value
         row.last_error = reason
-        log.warning("outbox gave up", extra={"outbox_id": row.id, "kind": row.kind, "attempts": row.attempts})
+        log.warning("outbox: gave up on %s #%s after %s attempt(s): %s", row.kind, row.id, row.attempts,
+                    _loggable(reason), extra={"outbox_id": row.id, "kind": row.kind, "attempts": row.attempts})
         self._on_failed(session, row, now)
+
+
+_NUMBERS = re.compile(r"\+?\d[\d ().-]{5,}\d")
+
+
+def _loggable(reason: str) -> str:
+    """A failure's reason for the log, on one line: a vendor's error may quote the patient's phone number."""
+    return _NUMBERS.sub("[number]", " ".join(reason.split()))[:300]
 
 
 def _attempt(delivery: Delivery, session: Session, row: OutboxRow) -> dict[str, Any] | DeliveryError:

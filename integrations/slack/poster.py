@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -13,12 +14,27 @@ from bot.outbox.errors import DeliveryError, permanent, transient
 from bot.ports import PostRef
 from integrations.slack.blocks import render_blocks, render_text
 
+log = logging.getLogger(__name__)
+
 # Answers that will not change by trying again; anything else (ratelimited, internal_error, ...) is retried.
 PERMANENT_ERRORS = frozenset({
     "channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "account_inactive", "token_revoked",
     "no_permission", "missing_scope", "message_not_found", "cant_update_message", "msg_too_long", "invalid_blocks",
     "user_not_found", "restricted_action",
 })
+
+
+# What the clinic's admin does about a refusal (the error code alone means nothing to a front desk manager).
+FIXES = {
+    "not_in_channel": "invite the bot to that channel (/invite @triage)",
+    "channel_not_found": "check channels: in the clinic config, and invite the bot to private channels",
+    "is_archived": "unarchive the channel, or point the clinic config at another one",
+    "invalid_auth": "check SLACK_BOT_TOKEN (`triage-bot doctor` says what is wrong)",
+    "account_inactive": "reinstall the app and update SLACK_BOT_TOKEN",
+    "token_revoked": "reinstall the app and update SLACK_BOT_TOKEN",
+    "missing_scope": "add the scope under OAuth & Permissions and reinstall the app",
+    "no_permission": "check the app's permissions in the workspace",
+}
 
 
 def web_client(token: str, base_url: str) -> WebClient:
@@ -72,6 +88,8 @@ def _delivery_error(exc: SlackApiError) -> DeliveryError:
         return transient("Slack rate limited (429)", float(retry_after) if retry_after else None)
     if status >= 500:
         return transient(f"Slack server error {status}")
+    log.debug("Slack answered %s: %s", status, data)
     if error in PERMANENT_ERRORS:
-        return permanent(f"Slack refused: {error}")
+        fix = FIXES.get(error)
+        return permanent(f"Slack refused: {error}" + (f" — {fix}" if fix else ""))
     return transient(f"Slack error: {error}")
