@@ -83,6 +83,42 @@ _NOT_CURRENT = re.compile(
     r"(for|para) (my |mis |las |los |the )?migra\w*)\b"
 )
 
+# A current treatment is not a current symptom after a treatment: an illness the writer is being treated for
+# ("taking antibiotics for a sinus infection", "tomo antibióticos para una infección de garganta"), or one of a
+# part of the body no med-spa treatment touches ("an ear infection", "una infección urinaria"), makes the message
+# a question for a provider (clinical), not an adverse event -- unless the message ties it to a treatment of ours.
+_TREATED_FOR = re.compile(
+    r"\b(taking|take|took|prescribed|started|starting|finishing|treated|treating|treatment|meds|medication|"
+    r"medicine|antibiotics?|(i'?m|im|i am|been|currently|still) on|tomando|tomo|tom[eé]|recet\w*|tratamiento|"
+    r"tratando|tratan|medicamentos?|medicina|antibi[oó]ticos?)\b[^.?!;]{0,30}?\b(for|por|para)\s+"
+    r"(a |an |my |the |this |una? |mi |la |el |esta |este )?(\w+\s+){0,2}$"
+)
+_ILLNESS_BEFORE = re.compile(
+    r"\b(sinus|ear|throat|strep|urinary|bladder|kidney|chest|tooth|dental|yeast|respiratory|stomach|gum|"
+    r"bacterial|viral)\s+$"
+)
+_ILLNESS_AFTER = re.compile(
+    r"^\s*(de|en) (los? |las? |el |mi |mis )?(o[ií]dos?|garganta|orina|vejiga|ri[ñn][oó]n(es)?|muelas?|dientes?|"
+    r"encías?|pecho|senos? (para)?nasales|est[oó]mago|estomacal)\b|^\s*(urinaria|respiratoria|estomacal)\b"
+)
+_TIED_TO_OUR_TREATMENT = re.compile(
+    r"\b((after|since|from|post) (the |my |your |our |her |last )?(\w+ ){0,2}(filler|fillers|botox|dysport|xeomin|"
+    r"injections?|shots?|treatment|procedure|laser|peel|microneedling|kybella|sculptra|appointment|appt|visit)|"
+    r"where (the |my )?(filler|botox|needle|injections?|shots?)|injection site|(went|go|goes) in|"
+    r"(at|on) the site|(desde|despu[eé]s de) (el |la |mi |las |los )?(relleno|botox|tratamiento|l[aá]ser|peeling|"
+    r"inyecci[oó]n|inyecciones|aplicaci[oó]n|cita|procedimiento)|"
+    r"del (relleno|botox|tratamiento|l[aá]ser|peeling|procedimiento)|donde (me )?(inyectaron|pusieron|aplicaron)|"
+    r"en (el|los|mis?) labios?|en la zona)\b"
+)
+
+
+def _illness_being_treated(folded: str, match: re.Match[str]) -> bool:
+    before = folded[max(0, match.start() - 60):match.start()]
+    after = folded[match.end():match.end() + 40]
+    named = bool(_TREATED_FOR.search(before) or _ILLNESS_BEFORE.search(before) or _ILLNESS_AFTER.search(after)
+                 or match.group(0) == "uti")
+    return named and not _TIED_TO_OUR_TREATMENT.search(folded)
+
 
 # Words of a question only a licensed provider should answer, even when it reads like booking or FAQ.
 _MEDICAL_QUESTION = re.compile(
@@ -107,6 +143,8 @@ def _mention_is_current(folded: str, match: re.Match[str]) -> bool:
     after = folded[match.end():match.end() + 50]
     negated = _NEGATED.search(before)
     if negated and not _UNSURE.search(negated.group(0)):
+        return False
+    if _illness_being_treated(folded, match):
         return False
     return not (_GONE_AFTER.search(after) or _GONE_BEFORE.search(before))
 
