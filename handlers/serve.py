@@ -104,11 +104,15 @@ def connect_socket_mode(socket: SocketModeHandler, api_url: str) -> bool:
     try:
         socket.connect()
     except (SlackApiError, SlackClientError, OSError) as exc:
-        problem = slack_problem(exc, api_url).replace("bot token", "app-level token")
-        problem = problem.replace("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
+        problem = slack_problem(exc, api_url, app_token=True)
         if not is_transient(exc):
             raise SlackStartupError(f"Socket Mode: {problem}") from None
         log.warning("Slack Socket Mode: %s; retrying every %s s", problem, SLACK_RETRY_SECONDS)
+        return False
+    except Exception as exc:  # the Socket Mode client's own failures (a malformed answer, a websocket error)
+        log.warning("Slack Socket Mode: could not connect (%s); retrying every %s s", type(exc).__name__,
+                    SLACK_RETRY_SECONDS)
+        log.debug("Socket Mode connect failed", exc_info=True)
         return False
     log.info("Slack connected in Socket Mode")
     return True

@@ -199,6 +199,16 @@ def test_http_mode_without_a_signing_secret_fails_and_socket_mode_is_checked(set
     assert [c.token for c in setup.slack.calls("apps.connections.open")] == ["xapp-1-A1-123"]
 
 
+def test_a_refused_app_token_says_how_to_make_one(setup: Setup) -> None:
+    setup.env(SLACK_APP_TOKEN="xapp-1-A1-123")
+    setup.slack.fail_next("apps.connections.open", status=200, error="invalid_auth")
+    code, lines = setup.run()
+    assert code == 1
+    assert failures(lines) == ["✗ Slack: Socket Mode: Slack refused the app-level token (invalid_auth) — create one "
+                               "with the connections:write scope under the app's Basic Information → App-Level "
+                               "Tokens and put it (xapp-…) in SLACK_APP_TOKEN"]
+
+
 def test_twilio_number_not_on_the_account(setup: Setup) -> None:
     setup.env(TWILIO_FROM_NUMBER="+13105550123")
     code, lines = setup.run()

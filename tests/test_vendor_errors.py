@@ -11,10 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from slack_bolt import App
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_sdk import WebClient
 
 from bot.cards.model import ActionId
 from handlers.cli import main
 from handlers.runtime import SlackStartup, SlackStartupError
+from handlers.serve import connect_socket_mode
 from integrations.slack.settings import SlackSettings
 from tests.conftest import HERE, Clinic
 from tests.slack_clinic import FRONT_DESK_USER, SlackClinic
@@ -181,3 +185,37 @@ def test_a_slack_call_failing_inside_a_listener_is_one_line(slack_clinic: SlackC
     lines = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert [r.getMessage() for r in lines] == ["Slack answered 200 to a call from a listener: expired_trigger_id"]
     assert all(r.exc_info is None for r in lines)
+
+
+def socket_mode(slack: SlackStandIn) -> SocketModeHandler:
+    client = WebClient(token="xoxb-test", base_url=f"{slack.url}/api/", retry_handlers=[])
+    return SocketModeHandler(App(client=client, token_verification_enabled=False), "xapp-1-A1-123")
+
+
+def test_socket_mode_refused_app_token_is_one_line_with_the_fix() -> None:
+    with SlackStandIn() as slack:
+        handler = socket_mode(slack)
+        slack.fail_next("apps.connections.open", status=200, error="invalid_auth")
+        try:
+            with pytest.raises(SlackStartupError) as refused:
+                connect_socket_mode(handler, f"{slack.url}/api/")
+        finally:
+            handler.close()
+    assert str(refused.value) == ("Socket Mode: Slack refused the app-level token (invalid_auth) — create one with "
+                                  "the connections:write scope under the app's Basic Information → App-Level Tokens "
+                                  "and put it (xapp-…) in SLACK_APP_TOKEN")
+
+
+def test_socket_mode_with_slack_down_is_retried_not_fatal(caplog: pytest.LogCaptureFixture) -> None:
+    # (A 429 here is retried inside slack_sdk itself, after a Retry-After sleep; a 5xx comes back to us.)
+    with SlackStandIn() as slack, caplog.at_level(logging.WARNING, logger="handlers.serve"):
+        handler = socket_mode(slack)
+        slack.fail_next("apps.connections.open", status=503, error="service_unavailable")
+        try:
+            assert connect_socket_mode(handler, f"{slack.url}/api/") is False
+        finally:
+            handler.close()
+    [line] = [r for r in caplog.records if r.name == "handlers.serve"]
+    assert line.getMessage() == ("Slack Socket Mode: Slack answered 503 (a problem on Slack's side, see "
+                                 "status.slack.com) — try again later; retrying every 60 s")
+    assert line.exc_info is None

@@ -21,8 +21,9 @@ REQUIRED_SCOPES = frozenset({"chat:write", "chat:write.public", "commands", "im:
 TOKEN_PAGE = "the app's OAuth & Permissions page"
 
 
-def slack_problem(exc: SlackApiError | SlackClientError | OSError, url: str) -> str:
-    """One line for a failed Slack call: what Slack said and what to do (never a traceback)."""
+def slack_problem(exc: SlackApiError | SlackClientError | OSError, url: str, *, app_token: bool = False) -> str:
+    """One line for a failed Slack call: what Slack said and what to do (never a traceback). `app_token`: the
+    call was made with SLACK_APP_TOKEN (Socket Mode), not the bot token."""
     if not isinstance(exc, SlackApiError):
         return f"cannot reach Slack at {url} ({type(exc).__name__}) — check the network, or SLACK_API_URL"
     status = exc.response.status_code
@@ -32,6 +33,10 @@ def slack_problem(exc: SlackApiError | SlackClientError | OSError, url: str) -> 
         return "Slack is rate limiting us (429) — this passes by itself; try again in a minute"
     if status >= 500:
         return f"Slack answered {status} (a problem on Slack's side, see status.slack.com) — try again later"
+    if app_token and error in ("invalid_auth", "not_authed", "token_revoked", "account_inactive", "token_expired",
+                               "not_allowed_token_type"):
+        return (f"Slack refused the app-level token ({error}) — create one with the connections:write scope "
+                "under the app's Basic Information → App-Level Tokens and put it (xapp-…) in SLACK_APP_TOKEN")
     if error in ("invalid_auth", "not_authed"):
         return (f"Slack refused the bot token ({error}) — copy the Bot User OAuth Token (xoxb-…) from "
                 f"{TOKEN_PAGE} into SLACK_BOT_TOKEN")
@@ -89,8 +94,7 @@ def _how_slack_reaches_us(settings: SlackSettings) -> list[Check]:
             WebClient(base_url=settings.base_url, timeout=15, retry_handlers=[]).apps_connections_open(
                 app_token=app_token)
         except (SlackApiError, SlackClientError, OSError) as exc:
-            problem = slack_problem(exc, settings.base_url).replace("bot token", "app-level token")
-            return [fail(NAME, f"Socket Mode: {problem.replace('SLACK_BOT_TOKEN', 'SLACK_APP_TOKEN')}")]
+            return [fail(NAME, f"Socket Mode: {slack_problem(exc, settings.base_url, app_token=True)}")]
         return [ok(NAME, "Socket Mode: the app-level token is accepted")]
     if settings.signing_secret is None:
         return [fail(NAME, "SLACK_SIGNING_SECRET is not set — HTTP mode needs it (Basic Information → Signing "
