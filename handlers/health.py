@@ -33,7 +33,7 @@ class Health:
         return self._heads
 
     def report(self, session_factory: Any, now: datetime, *, slack: bool, kinds: frozenset[str],
-               clinic: str) -> tuple[int, dict[str, Any]]:
+               clinic: str, twilio_needed: bool = False) -> tuple[int, dict[str, Any]]:
         problems: list[str] = []
         try:
             current = current_revisions(self._engine)
@@ -51,13 +51,15 @@ class Health:
             with session_factory() as session:
                 components["outbox"] = _backlog(session, now)
                 components["slack"] = {"configured": slack, "last_delivery": _last(session, CHAT_KINDS)}
-                components["twilio"] = _transport(session, OutboxKind.REPLY_SMS, kinds)
+                components["twilio"] = _transport(session, OutboxKind.REPLY_SMS, kinds) | {"needed": twilio_needed}
                 components["email"] = _transport(session, OutboxKind.REPLY_EMAIL, kinds)
         except SQLAlchemyError:
             return 503, {"status": "unhealthy", "clinic": clinic, "problems": ["database unreadable"],
                          "components": components | {"database": {"ok": False}}}
         if components["outbox"]["oldest_pending_seconds"] > BACKLOG_STALE.total_seconds():
             problems.append("outbox backlog: the oldest due delivery has waited over 15 minutes")
+        if twilio_needed and not components["twilio"]["configured"]:
+            problems.append("twilio: not configured, and the clinic's config needs it (see `triage-bot doctor`)")
         for name in ("slack", "twilio", "email"):
             last = components[name]["last_delivery"]
             if last is not None and not last["ok"]:

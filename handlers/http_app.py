@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from handlers.doctor.twilio import needs_twilio
 from handlers.health import Health
 from handlers.service import Service
 from handlers.slack.app import SlackApp
@@ -20,7 +21,8 @@ def healthz(request: Request) -> JSONResponse:
     service: Service = request.app.state.service
     health: Health = request.app.state.health
     code, body = health.report(service.db.session, service.clock.now(), slack=request.app.state.slack is not None,
-                               kinds=service.outbox.kinds, clinic=service.config.clinic.name)
+                               kinds=service.outbox.kinds, clinic=service.config.clinic.name,
+                               twilio_needed=needs_twilio(service.config) is not None)
     return JSONResponse(body, status_code=code)
 
 

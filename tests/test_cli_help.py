@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -86,9 +88,18 @@ SERVE_HINT = ("pass --config FILE or set TRIAGE_CONFIG=FILE (start from bot/demo
 
 
 @pytest.fixture
-def no_config_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+def no_config_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.MonkeyPatch]:
     monkeypatch.delenv("TRIAGE_CONFIG", raising=False)
-    return monkeypatch
+    # Should serve ever get past its refusal here, it finds its port taken and stops instead of blocking the run.
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    monkeypatch.setenv("TRIAGE_PORT", str(taken.getsockname()[1]))
+    monkeypatch.setenv("TRIAGE_DATABASE_URL", f"sqlite:///{tmp_path / 'triage.db'}")
+    for key in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    yield monkeypatch
+    taken.close()
 
 
 def test_serve_without_a_config_refuses_in_one_line(capsys: pytest.CaptureFixture[str],

@@ -6,10 +6,18 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 from sqlalchemy.engine import make_url
 
+from bot.clock import ManualClock
+from bot.config.loader import load_config
+from bot.settings import TriageSettings, TwilioSettings
 from bot.storage.db import downgrade
-from tests.conftest import Clinic
+from handlers.http_app import create_app
+from handlers.local_server import LocalServer
+from handlers.wiring import build_service
+from integrations.console import ConsolePoster
+from tests.conftest import HERE, Clinic, local
 from tests.slack_clinic import SlackClinic
 from tests.standins import Answer
 
@@ -27,7 +35,7 @@ def test_a_fresh_clinic_reports_each_component(clinic: Clinic) -> None:
     assert parts["outbox"] == {"pending": 0, "oldest_pending_seconds": 0, "failed_last_24h": 0}
     # The console stands in for Slack here; Twilio has credentials; no mail server is set.
     assert parts["slack"] == {"configured": False, "last_delivery": None}
-    assert parts["twilio"] == {"configured": True, "last_delivery": None}
+    assert parts["twilio"] == {"configured": True, "needed": True, "last_delivery": None}
     assert parts["email"] == {"configured": False, "last_delivery": None}
 
 
@@ -109,3 +117,19 @@ def test_an_unusable_database_is_503(clinic: Clinic) -> None:
     assert response.status_code == 503
     assert response.json() == {"status": "unhealthy", "clinic": "Test Clinic", "problems": ["database unreachable"],
                                "components": {"database": {"ok": False}}}
+
+
+def test_twilio_missing_while_the_config_needs_it_degrades(tmp_path: Path) -> None:
+    # A clinic started without Twilio credentials, whose config lets the bot answer texts (routing.auto_answer):
+    # the missing transport is a problem to see, not a detail.
+    config = load_config(HERE / "data_clinic.yml")
+    settings = TriageSettings(database_url=f"sqlite:///{tmp_path / 'triage.db'}")
+    service = build_service(settings, TwilioSettings(), config, clock=ManualClock(local(2026, 11, 24, 10, 30)),
+                            poster=ConsolePoster(), messengers={})
+    try:
+        with LocalServer(create_app(service)) as server, httpx.Client(base_url=server.url) as http:
+            body = http.get("/healthz").json()
+    finally:
+        service.db.dispose()
+    assert body["status"] == "degraded" and body["components"]["twilio"]["configured"] is False
+    assert body["problems"] == ["twilio: not configured, and the clinic's config needs it (see `triage-bot doctor`)"]
