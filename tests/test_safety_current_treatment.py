@@ -23,6 +23,7 @@ CURRENT_TREATMENT = [
     "tomo antibióticos para una infección de garganta, ¿es seguro el botox?",
     "me están tratando una infección urinaria, ¿puedo hacerme el láser el sábado?",
     "tengo infección de oído y estoy con antibióticos, ¿puedo ir a mi cita de botox mañana?",
+    "tengo fiebre por la gripe, ¿puedo ir a mi cita de relleno mañana?",
 ]
 # Still adverse events: the infection is where a treatment of ours went in, or another symptom is reported.
 STILL_ADVERSE = [
@@ -34,6 +35,11 @@ STILL_ADVERSE = [
     "I have an ear infection and since my botox yesterday my eyelid is drooping",
     "tengo una infección en el labio después del relleno y estoy tomando antibióticos",
     "estoy tomando antibióticos por la infección del relleno y sigue hinchado",
+    # A medication taken for a complication is still the complication.
+    "I'm taking antibiotics for the swelling in my lip",
+    "estoy tomando antibióticos por la hinchazón del labio",
+    # An infection nobody named (a sinus? the filler?): when in doubt, page.
+    "I'm on antibiotics for an infection, can I get filler next week?",
 ]
 
 

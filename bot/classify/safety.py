@@ -83,23 +83,21 @@ _NOT_CURRENT = re.compile(
     r"(for|para) (my |mis |las |los |the )?migra\w*)\b"
 )
 
-# A current treatment is not a current symptom after a treatment: an illness the writer is being treated for
-# ("taking antibiotics for a sinus infection", "tomo antibióticos para una infección de garganta"), or one of a
-# part of the body no med-spa treatment touches ("an ear infection", "una infección urinaria"), makes the message
-# a question for a provider (clinical), not an adverse event -- unless the message ties it to a treatment of ours.
-_TREATED_FOR = re.compile(
-    r"\b(taking|take|took|prescribed|started|starting|finishing|treated|treating|treatment|meds|medication|"
-    r"medicine|antibiotics?|(i'?m|im|i am|been|currently|still) on|tomando|tomo|tom[eé]|recet\w*|tratamiento|"
-    r"tratando|tratan|medicamentos?|medicina|antibi[oó]ticos?)\b[^.?!;]{0,30}?\b(for|por|para)\s+"
-    r"(a |an |my |the |this |una? |mi |la |el |esta |este )?(\w+\s+){0,2}$"
-)
+# A current treatment is not a current symptom after a treatment: an illness the writer is being treated for,
+# named by a part of the body no med-spa treatment touches or by its cause ("antibiotics for a sinus infection",
+# "una infección de oído", "back pain", "a fever from the flu"), makes the message a question for a provider
+# (clinical), not an adverse event -- unless the message ties it to a treatment of ours. An infection, swelling or
+# pain with no such name still counts: when in doubt, page.
 _ILLNESS_BEFORE = re.compile(
-    r"\b(sinus|ear|throat|strep|urinary|bladder|kidney|chest|tooth|dental|yeast|respiratory|stomach|gum|"
-    r"bacterial|viral)\s+$"
+    r"\b(sinus|ear|throat|strep|urinary|bladder|kidney|tooth|dental|gum|yeast|respiratory|chest cold|back|"
+    r"flu|covid)\s+$"
 )
 _ILLNESS_AFTER = re.compile(
-    r"^\s*(de|en) (los? |las? |el |mi |mis )?(o[ií]dos?|garganta|orina|vejiga|ri[ñn][oó]n(es)?|muelas?|dientes?|"
-    r"encías?|pecho|senos? (para)?nasales|est[oó]mago|estomacal)\b|^\s*(urinaria|respiratoria|estomacal)\b"
+    r"^\s*((de|en) (los? |las? |el |mi |mis )?(o[ií]dos?|garganta|orina|vejiga|ri[ñn][oó]n(es)?|muelas?|dientes?|"
+    r"enc[ií]as?|senos? (para)?nasales|espalda)|(urinaria|respiratoria|de orina)|"
+    r"(in|of) (my |the |both )?(ears?|throat|sinus(es)?|bladder|kidneys?|tooth|teeth|gums?|urinary tract|back)|"
+    r"throat|(from|because of|with|por|de|con) (the |a |an |el |la |un |una )?(flu|cold|covid|virus|stomach bug|"
+    r"gripe|resfriado|resfr[ií]o|covid|virus))\b"
 )
 _TIED_TO_OUR_TREATMENT = re.compile(
     r"\b((after|since|from|post) (the |my |your |our |her |last )?(\w+ ){0,2}(filler|fillers|botox|dysport|xeomin|"
@@ -113,10 +111,9 @@ _TIED_TO_OUR_TREATMENT = re.compile(
 
 
 def _illness_being_treated(folded: str, match: re.Match[str]) -> bool:
-    before = folded[max(0, match.start() - 60):match.start()]
+    before = folded[max(0, match.start() - 30):match.start()]
     after = folded[match.end():match.end() + 40]
-    named = bool(_TREATED_FOR.search(before) or _ILLNESS_BEFORE.search(before) or _ILLNESS_AFTER.search(after)
-                 or match.group(0) == "uti")
+    named = bool(_ILLNESS_BEFORE.search(before) or _ILLNESS_AFTER.search(after))
     return named and not _TIED_TO_OUR_TREATMENT.search(folded)
 
 
