@@ -17,7 +17,7 @@ from bot.outbox.queue import OutboxKind, OutboxStatus
 from bot.storage.models import OutboxRow
 from handlers.doctor.database import current_revisions, head_revisions
 
-BACKLOG_STALE = timedelta(minutes=15)  # a due row this old means the worker is stuck or a vendor is down
+BACKLOG_STALE = timedelta(minutes=15)  # an undelivered row this old: the worker is stuck or a vendor is down
 CHAT_KINDS = tuple(kind.value for kind in OutboxKind if kind.value.startswith("chat."))
 RECENT = 20  # rows looked at to find the last finished attempt of a transport
 
@@ -57,7 +57,7 @@ class Health:
             return 503, {"status": "unhealthy", "clinic": clinic, "problems": ["database unreadable"],
                          "components": components | {"database": {"ok": False}}}
         if components["outbox"]["oldest_pending_seconds"] > BACKLOG_STALE.total_seconds():
-            problems.append("outbox backlog: the oldest due delivery has waited over 15 minutes")
+            problems.append("outbox backlog: the oldest undelivered item has waited over 15 minutes")
         if twilio_needed and not components["twilio"]["configured"]:
             problems.append("twilio: not configured, and the clinic's config needs it (see `triage-bot doctor`)")
         for name in ("slack", "twilio", "email"):

@@ -79,7 +79,7 @@ def test_a_stale_outbox_backlog_degrades(clinic: Clinic) -> None:
     body = clinic.http.get("/healthz").json()
     assert body["status"] == "degraded"
     assert body["components"]["outbox"]["oldest_pending_seconds"] == 20 * 60
-    assert body["problems"] == ["outbox backlog: the oldest due delivery has waited over 15 minutes"]
+    assert body["problems"] == ["outbox backlog: the oldest undelivered item has waited over 15 minutes"]
 
 
 def test_slack_configured_and_its_last_post_refused(slack_clinic: SlackClinic) -> None:
