@@ -15,7 +15,7 @@ from handlers.jobs import Jobs
 from handlers.slack.ids import ModalCallback
 from handlers.slack.modals import REASON_BLOCK, REASON_INPUT, TARGET_BLOCK, TARGET_INPUT
 from tests.conftest import local
-from tests.slack_clinic import CLINICAL_USER, DOCTOR, FRONT_DESK_USER, SlackClinic
+from tests.slack_clinic import CLINICAL_USER, DOCTOR, SlackClinic
 from tests.standins import Answer
 
 DR_LEE_PHONE, NURSE_PHONE = "+12125550181", "+12125550182"  # tests/data_clinic.yml
