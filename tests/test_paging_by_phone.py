@@ -304,3 +304,28 @@ def test_staff_commands_parse(text: str, ticket: int | None) -> None:
 @pytest.mark.parametrize("text", ["", "hello", "42 and 43", "call me", "ack me later", "no"])
 def test_anything_else_is_not_a_command(text: str) -> None:
     assert parse_command(text) is None
+
+
+@pytest.mark.parametrize("stop, start", [("STOP", "START"), ("BAJA", "ALTA"), ("unsubscribe", "yes")])
+def test_a_provider_who_texts_stop_is_flagged_to_the_managers_and_not_texted(slack_clinic: SlackClinic, stop: str,
+                                                                              start: str) -> None:
+    slack_clinic.sms(stop, sender=DR_LEE_PHONE)
+    slack_clinic.deliver()
+    word = stop.upper()
+    assert [m["text"] for m in slack_clinic.slack.messages("managers")] == [
+        f"⚠️ Dr. Lee texted {word} to the clinic number: page texts cannot reach them until they text START."]
+    slack_clinic.sms(ADVERSE["en"], sender=PATIENT)
+    slack_clinic.deliver()
+    assert texts_to(slack_clinic, DR_LEE_PHONE) == []  # Twilio would refuse it: not sent, not alerted as a failure
+    assert slack_clinic.slack.messages(DOCTOR)  # the Slack page still goes
+    [texted] = events(slack_clinic, kind="page_texted")
+    assert texted.data["sent"] is False and "STOP" in texted.data["skipped"]
+    assert len(slack_clinic.slack.messages("managers")) == 1
+    slack_clinic.sms(start, sender=DR_LEE_PHONE)
+    slack_clinic.deliver()
+    assert slack_clinic.slack.messages("managers")[-1]["text"] == (
+        f"✅ Dr. Lee texted {start.upper()}: page texts reach them again.")
+    assert counts(slack_clinic) == (1, 1)  # only the patient's message made a ticket
+    slack_clinic.sms("1", sender=DR_LEE_PHONE)
+    slack_clinic.deliver()
+    assert texts_to(slack_clinic, DR_LEE_PHONE) == ["Ticket #1 acknowledged."]

@@ -82,9 +82,11 @@ def deliveries(
         ticket, member = _ticket(session, row), config.staff_member(row.target)
         if skipped := _page_skip(ticket, member):
             return {"skipped": skipped}
+        assert member is not None
+        if is_opted_out(session, "sms", member.phone):
+            return {"skipped": "the provider texted STOP to the clinic number"}  # Twilio would refuse it
         if sms is None:
             raise permanent("SMS is not configured (TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN/TWILIO_FROM_NUMBER)")
-        assert member is not None
         sid = sms.send(member.phone, page_text(ticket, config), idempotency_key=f"outbox-{row.id}")
         return {"provider_id": sid}
 
@@ -99,6 +101,8 @@ def deliveries(
         return {"provider_id": sid}
 
     def send_staff_sms(session: Session, row: OutboxRow) -> dict[str, Any]:
+        if is_opted_out(session, "sms", row.target):
+            return {"skipped": "the staff member texted STOP to the clinic number"}
         if sms is None:
             raise permanent("SMS is not configured (TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN/TWILIO_FROM_NUMBER)")
         return {"provider_id": sms.send(row.target, str(row.payload["text"]), idempotency_key=f"outbox-{row.id}")}

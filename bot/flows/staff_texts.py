@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,6 +18,7 @@ from bot.config.models import ClinicConfig, StaffMember
 from bot.domain import Role
 from bot.flows.actions import TicketActions
 from bot.flows.chat import PAGE_KINDS, paged_providers
+from bot.optouts import Keyword, is_opted_out, keyword_of, opt_back_in, opt_out
 from bot.outbox.queue import OutboxKind, enqueue
 from bot.storage.models import OutboxRow, TicketRow
 from bot.tickets.events import EventKind
@@ -58,8 +60,14 @@ class StaffTexts:
 
     def take(self, member: StaffMember, body: str, message_sid: str) -> str:
         """Handle one text from a staff member; the answer is queued to their phone (once per Twilio message)."""
-        answer, ticket_id = self._answer(member, body)
         now = self.actions.clock.now()
+        with self.actions.db.transaction() as session:
+            done = session.scalars(select(OutboxRow).where(OutboxRow.dedupe_key == f"staff-sms:{message_sid}")).first()
+            if done is not None:
+                return str(done.payload.get("text", ""))  # Twilio retried the webhook: answered already
+        if self._carrier_keyword(member, body, message_sid):
+            return ""
+        answer, ticket_id = self._answer(member, body)
         with self.actions.db.transaction() as session:
             ticket = session.get(TicketRow, ticket_id) if ticket_id else None
             if ticket is not None:
@@ -69,6 +77,33 @@ class StaffTexts:
                     payload={"text": answer, "staff": member.id}, dedupe_key=f"staff-sms:{message_sid}")
         log.info("staff text", extra={"staff": member.id, "ticket_id": ticket_id, "answered": answer[:40]})
         return answer
+
+    def _carrier_keyword(self, member: StaffMember, body: str, message_sid: str) -> bool:
+        """A provider texting STOP is opted out by Twilio too: page texts can no longer reach them. The managers
+        are told (Twilio answers the provider itself); START puts them back. Not answered, like any opt-out."""
+        found = keyword_of(body)
+        if found is None:
+            return False
+        now = self.actions.clock.now()
+        with self.actions.db.transaction() as session:
+            opted_out = is_opted_out(session, "sms", member.phone)
+            if found.kind is Keyword.OPT_IN and (opted_out or not found.only_when_opted_out):
+                if opt_back_in(session, "sms", member.phone, now, keyword=found.word, message_id=None):
+                    self._alert(session, f"✅ {member.name} texted {found.word}: page texts reach them again.",
+                                message_sid, now)
+                return True
+            if found.kind is not Keyword.OPT_OUT:
+                return False
+            _, new = opt_out(session, "sms", member.phone, now, keyword=found.word, message_id=None)
+            if new:
+                self._alert(session, f"⚠️ {member.name} texted {found.word} to the clinic number: page texts cannot "
+                            f"reach them until they text START.", message_sid, now)
+        log.info("staff opt-out keyword", extra={"staff": member.id, "kind": found.kind.value})
+        return True
+
+    def _alert(self, session: Session, text: str, message_sid: str, now: datetime) -> None:
+        enqueue(session, OutboxKind.CHAT_ALERT, self.actions.config.channels.managers, now,
+                payload={"text": text}, dedupe_key=f"staff-keyword:{message_sid}")
 
     def _answer(self, member: StaffMember, body: str) -> tuple[str, int | None]:
         command = parse_command(body)
