@@ -3,12 +3,14 @@ provider acknowledges by replying to the text. Real webhooks in, Slack and Twili
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from bot.cards.model import ActionId
+from bot.config.loader import ConfigError, load_config
 from bot.flows.staff_texts import parse_command
 from bot.storage.models import InboundMessageRow, TicketEventRow, TicketRow
 from handlers.jobs import Jobs
@@ -26,6 +28,7 @@ ADVERSE = {
     "es": "se me está hinchando mucho el labio desde el relleno de ayer y ahora está morado",
     "es2": "tengo la cara roja y me arde mucho despues del peeling, me salieron ampollas",
 }
+CONFIG_HEAD = "clinic:\n  name: Test\nbooking:\n  link: https://book.example\nstaff:\n"
 BILLING_SMS = "why was i charged $480 twice?? i paid at checkout"
 CALL_ON_SECOND_STEP = """
 escalation:
@@ -329,3 +332,25 @@ def test_a_provider_who_texts_stop_is_flagged_to_the_managers_and_not_texted(sla
     slack_clinic.sms("1", sender=DR_LEE_PHONE)
     slack_clinic.deliver()
     assert texts_to(slack_clinic, DR_LEE_PHONE) == ["Ticket #1 acknowledged."]
+
+
+@pytest.mark.parametrize("written, stored", [("+1 415 555 0191", "+14155550191"), ("(415) 555-0192", "+14155550192"),
+                                             ("+34 612 345 678", "+34612345678")])
+def test_staff_phones_are_stored_in_e164(tmp_path: Path, written: str, stored: str) -> None:
+    path = tmp_path / "clinic.yml"
+    path.write_text(f"{CONFIG_HEAD}  - {{id: dr-lee, name: Dr. Lee, clinical: true, phone: \"{written}\"}}\n")
+    assert load_config(path).staff[0].phone == stored
+
+
+@pytest.mark.parametrize("extra, problem", [
+    ('  - {id: dr-lee, name: Dr. Lee, phone: "call me"}\n', "staff.0.phone (line 6)"),
+    ('  - {id: dr-lee, name: Dr. Lee, phone: "12"}\n', "staff.0.phone (line 6)"),
+    ('  - {id: a, name: A, phone: "+1 415 555 0191"}\n  - {id: b, name: B, phone: "415-555-0191"}\n',
+     "same phone number"),
+])
+def test_a_bad_or_shared_staff_phone_is_a_config_error(tmp_path: Path, extra: str, problem: str) -> None:
+    path = tmp_path / "clinic.yml"
+    path.write_text(CONFIG_HEAD + extra)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert problem in str(caught.value)
