@@ -14,6 +14,12 @@ class PatientMessenger(Protocol):
     def send(self, to: str, text: str, *, idempotency_key: str) -> str: ...
 
 
+class PhoneCaller(Protocol):
+    """Rings a phone and speaks `text` (a page); returns the provider's call id."""
+
+    def call(self, to: str, text: str, *, idempotency_key: str) -> str: ...
+
+
 @dataclass(frozen=True)
 class PostRef:
     channel: str

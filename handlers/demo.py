@@ -32,7 +32,7 @@ from handlers.jobs import Jobs
 from handlers.local_server import LocalServer
 from handlers.web_form import sign
 from handlers.wiring import build_service
-from integrations.console import ConsolePoster, RecordingMessenger
+from integrations.console import ConsolePoster, RecordingCaller, RecordingMessenger
 from integrations.slack.blocks import render_blocks, render_text
 
 DEMO_DAY = datetime(2026, 11, 24).date()  # a Tuesday
@@ -49,10 +49,10 @@ def run_demo(database: Path | None = None) -> int:
     settings = TriageSettings(database_url=f"sqlite:///{db_path}", web_form_secret=SecretStr(web_secret))
     twilio = TwilioSettings(account_sid="ACdemo", auth_token=SecretStr(twilio_token), from_number="+14155550100")
     poster = ConsolePoster()
-    sms, email = RecordingMessenger(), RecordingMessenger()
+    sms, email, calls = RecordingMessenger(), RecordingMessenger(), RecordingCaller()
     print(f"Demo clinic: {config.clinic.name} ({config.clinic.timezone}); training the classifier…", flush=True)
     service = build_service(settings, twilio, config, clock=clock, poster=poster,
-                            messengers={OutboxKind.REPLY_SMS: sms, OutboxKind.REPLY_EMAIL: email})
+                            messengers={OutboxKind.REPLY_SMS: sms, OutboxKind.REPLY_EMAIL: email}, caller=calls)
     with service.db.transaction() as session:
         import_patients(session, DEMO_DIR / "patients.csv", tz)
     messages = [json.loads(line) for line in (DEMO_DIR / "messages.jsonl").read_text("utf-8").splitlines() if line]
@@ -71,7 +71,7 @@ def run_demo(database: Path | None = None) -> int:
     _run_clock(service, jobs, clock, datetime.combine(DEMO_DAY, time(21, 0), tzinfo=tz))
     jobs.digest()  # the day's digest, posted at the end of the demo day
     _deliver(service, clock)
-    _report(service, poster, sms, email, config.clinic.name, db_path)
+    _report(service, poster, sms, email, config.clinic.name, db_path, calls)
     return 0
 
 
@@ -129,7 +129,7 @@ def _block_kit(session: Any, config: Any, now: datetime) -> list[dict[str, Any]]
 
 
 def _report(service: Any, poster: ConsolePoster, sms: RecordingMessenger, email: RecordingMessenger,
-            clinic: str, db_path: Path) -> None:
+            clinic: str, db_path: Path, calls: RecordingCaller) -> None:
     by_channel: dict[str, list[str]] = defaultdict(list)
     for channel, text in poster.posts:
         by_channel[channel].append(text)
@@ -143,12 +143,19 @@ def _report(service: Any, poster: ConsolePoster, sms: RecordingMessenger, email:
             out.write(text + "\n\n")
     out.write("=" * 78 + "\nReplies patients got from the bot (recorded, not sent)\n" + "=" * 78 + "\n")
     replies: dict[str, list[str]] = defaultdict(list)
+    staff_phones = {m.phone: m.name for m in service.config.staff if m.phone}
     for to, text in [*sms.sent, *email.sent]:
-        replies[to].append(text)
+        if to not in staff_phones:
+            replies[to].append(text)
     for to, texts in replies.items():
         out.write(f"\n{to}\n")
         for text in texts:
             out.write(f"  → {text}\n")
+    out.write("\n" + "=" * 78 + "\nPages to providers' phones (recorded, not sent)\n" + "=" * 78 + "\n")
+    for kind, sent in (("SMS", sms.sent), ("call", calls.calls)):
+        for to, text in sent:
+            if to in staff_phones:
+                out.write(f"  {kind} to {staff_phones[to]}: {text}\n")
     with service.db.transaction() as session:
         counts = dict(session.execute(select(TicketRow.status, func.count()).group_by(TicketRow.status)).all())
         slack_cards = _block_kit(session, service.config, service.clock.now())

@@ -9,9 +9,12 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from bot.clock import Clock
-from bot.config.models import ClinicConfig
+from bot.config.models import ClinicConfig, StaffMember
+from bot.flows.actions import TicketActions
 from bot.flows.intake import Accepted, InboundMessage, accept
-from bot.flows.triage import Triage, process
+from bot.flows.opt_outs import process_inbound
+from bot.flows.staff_texts import StaffTexts
+from bot.flows.triage import Triage
 from bot.outbox.queue import OutboxKind, enqueue
 from bot.outbox.worker import OutboxWorker
 from bot.settings import TriageSettings, TwilioSettings
@@ -42,6 +45,13 @@ class Service:
             self.on_work()
         return accepted
 
+    def take_staff_text(self, member: StaffMember, message: InboundMessage) -> str:
+        """A text from a staff member's phone is a command (acknowledging a page), never a patient ticket."""
+        answer = StaffTexts(TicketActions(self.db, self.config, self.clock)).take(
+            member, message.body, message.provider_message_id)
+        self.on_work()
+        return answer
+
     def sweep(self) -> int:
         """Triage every stored message that has not been triaged yet (after a crash or a failure)."""
         with self.db.transaction() as session:
@@ -60,7 +70,7 @@ class Service:
 
     def _triage(self, message_id: int) -> bool:
         try:
-            process(self.db, self.triage, message_id)
+            process_inbound(self.db, self.triage, message_id)  # STOP/START are recorded, the rest triaged
             return True
         except Exception:
             # Logged without the message body; the stored message is retried by the next sweep.

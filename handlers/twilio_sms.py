@@ -85,5 +85,10 @@ async def inbound_sms(request: Request) -> Response:
         message = await parse(service, request)
     except Rejected as rejected:
         return rejected.response()
+    staff = service.config.staff_by_phone(message.sender)
+    if staff is not None:
+        # A provider answering a page ("42", "ack"): handled as a staff command, answered by text through the outbox.
+        await run_in_threadpool(service.take_staff_text, staff, message)
+        return Response(EMPTY_TWIML, media_type="text/xml")
     await run_in_threadpool(service.take, message)
     return Response(EMPTY_TWIML, media_type="text/xml")

@@ -14,7 +14,7 @@ from bot.flows.triage import Triage
 from bot.match.directory import EmbeddedDirectory
 from bot.outbox.queue import OutboxKind
 from bot.outbox.worker import OutboxWorker
-from bot.ports import ChatPoster, PatientMessenger
+from bot.ports import ChatPoster, PatientMessenger, PhoneCaller
 from bot.respond.answers import AnswerBook
 from bot.settings import TriageSettings, TwilioSettings
 from bot.storage.db import Database
@@ -22,6 +22,7 @@ from handlers.service import Service
 from integrations.console import ConsolePoster
 from integrations.email_smtp import SmtpEmail, SmtpSettings
 from integrations.twilio_sms import TwilioSms
+from integrations.twilio_voice import TwilioVoice
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,14 @@ def patient_messengers(config: ClinicConfig, twilio: TwilioSettings, smtp: SmtpS
     return messengers
 
 
+def phone_caller(twilio: TwilioSettings) -> PhoneCaller | None:
+    """Voice calls for pages (ladder steps with `call: true`), when Twilio is configured."""
+    if twilio.can_send and twilio.auth_token is not None:
+        return TwilioVoice(twilio.account_sid, twilio.auth_token.get_secret_value(), twilio.from_number,
+                           twilio.api_url)
+    return None
+
+
 def build_service(
     settings: TriageSettings,
     twilio: TwilioSettings,
@@ -51,11 +60,14 @@ def build_service(
     poster: ChatPoster | None = None,
     messengers: Mapping[str, PatientMessenger] | None = None,
     classifier: Classifier | None = None,
+    caller: PhoneCaller | None = None,
 ) -> Service:
+    """With `messengers` given (tests, the demo), calls go only to the `caller` given too: never to real Twilio."""
     clock = clock or SystemClock()
     db = Database(settings.database_url)
     if messengers is None:
         messengers = patient_messengers(config, twilio, SmtpSettings())
+        caller = caller or phone_caller(twilio)
     poster = poster or ConsolePoster(echo=True)
     triage = Triage(
         config=config,
@@ -64,5 +76,5 @@ def build_service(
         directory=EmbeddedDirectory,
         clock=clock,
     )
-    worker = OutboxWorker(db, clock, deliveries(config, clock, messengers, poster), failure_hook(config))
+    worker = OutboxWorker(db, clock, deliveries(config, clock, messengers, poster, caller), failure_hook(config))
     return Service(settings=settings, twilio=twilio, config=config, db=db, clock=clock, triage=triage, outbox=worker)

@@ -55,3 +55,14 @@ class RecordingMessenger:
     def send(self, to: str, text: str, *, idempotency_key: str) -> str:
         self.sent.append((to, text))
         return f"demo-{idempotency_key}"
+
+
+@dataclass
+class RecordingCaller:
+    """Demo only: voice-call pages are kept here instead of ringing anyone."""
+
+    calls: list[tuple[str, str]] = field(default_factory=list)
+
+    def call(self, to: str, text: str, *, idempotency_key: str) -> str:
+        self.calls.append((to, text))
+        return f"demo-call-{idempotency_key}"

@@ -16,26 +16,28 @@ class TwilioSms:
         self._client = client or httpx.Client(timeout=timeout, auth=(account_sid, auth_token))
 
     def send(self, to: str, text: str, *, idempotency_key: str) -> str:
-        try:
-            response = self._client.post(
-                self._url,
-                data={"To": to, "From": self._from, "Body": text},
-                headers={"I-Twilio-Idempotency-Token": idempotency_key},
-            )
-        except httpx.TimeoutException:
-            raise transient("Twilio timed out") from None
-        except httpx.TransportError as exc:
-            raise transient(f"Twilio unreachable: {type(exc).__name__}") from None
-        if response.status_code == 429:
-            raise transient("Twilio rate limited (429)", _retry_after(response))
-        if response.status_code >= 500:
-            raise transient(f"Twilio server error {response.status_code}")
-        if response.status_code >= 400:
-            raise permanent(f"Twilio refused the message: {response.status_code} {_twilio_error(response)}")
-        try:
-            return str(response.json()["sid"])
-        except (ValueError, KeyError):
-            raise transient("Twilio answered without a message sid") from None
+        return post_for_sid(self._client, self._url, {"To": to, "From": self._from, "Body": text},
+                            idempotency_key, what="message")
+
+
+def post_for_sid(client: httpx.Client, url: str, data: dict[str, str], idempotency_key: str, *, what: str) -> str:
+    """POST to a Twilio create endpoint; the new resource's sid, or a DeliveryError saying whether to retry."""
+    try:
+        response = client.post(url, data=data, headers={"I-Twilio-Idempotency-Token": idempotency_key})
+    except httpx.TimeoutException:
+        raise transient("Twilio timed out") from None
+    except httpx.TransportError as exc:
+        raise transient(f"Twilio unreachable: {type(exc).__name__}") from None
+    if response.status_code == 429:
+        raise transient("Twilio rate limited (429)", _retry_after(response))
+    if response.status_code >= 500:
+        raise transient(f"Twilio server error {response.status_code}")
+    if response.status_code >= 400:
+        raise permanent(f"Twilio refused the {what}: {response.status_code} {_twilio_error(response)}")
+    try:
+        return str(response.json()["sid"])
+    except (ValueError, KeyError):
+        raise transient(f"Twilio answered without a {what} sid") from None
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -29,6 +29,7 @@ from handlers.web_form import sign
 from handlers.wiring import build_service
 from integrations.console import ConsolePoster
 from integrations.twilio_sms import TwilioSms
+from integrations.twilio_voice import TwilioVoice
 from tests.standins import StandIn, twilio_default
 
 pytest_plugins = ["tests.slack_clinic"]
@@ -100,7 +101,13 @@ class Clinic:
             return list(session.scalars(select(InboundMessageRow).order_by(InboundMessageRow.id)))
 
     def texts_to(self, phone: str) -> list[str]:
-        return [r.form["Body"] for r in self.twilio.requests if r.form.get("To") == phone]
+        return [r.form["Body"] for r in self.twilio.requests
+                if r.path.endswith("/Messages.json") and r.form.get("To") == phone]
+
+    def calls_to(self, phone: str) -> list[str]:
+        """The TwiML of every call placed to `phone`."""
+        return [r.form["Twiml"] for r in self.twilio.requests
+                if r.path.endswith("/Calls.json") and r.form.get("To") == phone]
 
 
 @pytest.fixture
@@ -115,7 +122,8 @@ def clinic(tmp_path: Path) -> Iterator[Clinic]:
     sms = TwilioSms("ACtest", TWILIO_TOKEN, CLINIC_NUMBER, twilio.url)
     poster = ConsolePoster()
     service = build_service(settings, twilio_settings, config, clock=clock, poster=poster,
-                            messengers={OutboxKind.REPLY_SMS: sms})
+                            messengers={OutboxKind.REPLY_SMS: sms},
+                            caller=TwilioVoice("ACtest", TWILIO_TOKEN, CLINIC_NUMBER, twilio.url))
     csv_path = tmp_path / "patients.csv"
     csv_path.write_text(PATIENTS_CSV, encoding="utf-8")
     with service.db.transaction() as session:

@@ -31,6 +31,7 @@ from handlers.wiring import build_service
 from integrations.slack.poster import SlackPoster, web_client
 from integrations.slack.settings import SlackSettings
 from integrations.twilio_sms import TwilioSms
+from integrations.twilio_voice import TwilioVoice
 from tests.conftest import CLINIC_NUMBER, HERE, PATIENTS_CSV, TWILIO_TOKEN, TZ, local
 from tests.slack_standin import SlackStandIn
 from tests.standins import StandIn, twilio_default
@@ -168,7 +169,8 @@ def slack_clinic(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Sla
     client = web_client("xoxb-test", slack_settings.base_url)
     service = build_service(settings, twilio_settings, config, clock=clock, poster=SlackPoster(client),
                             messengers={OutboxKind.REPLY_SMS: TwilioSms("ACtest", TWILIO_TOKEN, CLINIC_NUMBER,
-                                                                        twilio.url)})
+                                                                        twilio.url)},
+                            caller=TwilioVoice("ACtest", TWILIO_TOKEN, CLINIC_NUMBER, twilio.url))
     csv_path = tmp_path / "patients.csv"
     csv_path.write_text(PATIENTS_CSV, encoding="utf-8")
     with service.db.transaction() as session:

@@ -83,6 +83,10 @@ class StandIn:
 
 
 def twilio_default(recorded: Recorded) -> Answer:
+    """Twilio's Messages and Calls APIs: a 201 with a new sid (SM… for a message, CA… for a call)."""
     form = recorded.form
+    if recorded.path.endswith("/Calls.json"):
+        return Answer(201, {"sid": f"CA{abs(hash(recorded.body)) % 10**12:012d}", "status": "queued",
+                            "to": form.get("To")})
     return Answer(201, {"sid": f"SM{len(form.get('Body', '')):04d}{abs(hash(recorded.body)) % 10**8:08d}",
                         "status": "queued", "to": form.get("To")})

@@ -143,7 +143,8 @@ def _notes(ticket: TicketRow, config: ClinicConfig, note: str, moved_to: str | N
 
 
 def build_card(ticket: TicketRow, message_text: str, config: ClinicConfig, now: datetime, *, note: str = "",
-               moved_to: str | None = None) -> Card:
+               moved_to: str | None = None, addressed_to: str | None = None) -> Card:
+    """`addressed_to`: the messenger id whose page DM this is; it mentions them, never the provider paged first."""
     context = [
         CardField("Came in on", CHANNEL_NAMES.get(ticket.channel, ticket.channel)),
         CardField("Routed to", ticket.role or "—"),
@@ -156,7 +157,7 @@ def build_card(ticket: TicketRow, message_text: str, config: ClinicConfig, now: 
         context.append(CardField("Paged", _who(config, ticket.paged)))
         member = config.staff_member(ticket.paged)
         if member and member.chat_user and not ticket.acknowledged_by and TicketStatus(ticket.status).is_open:
-            mentions = (member.chat_user,)
+            mentions = (addressed_to or member.chat_user,)
     hidden = config.privacy.card_detail == "none"
     return Card(
         ticket_id=ticket.id,

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bot.domain import Category, Role
+from bot.match.addresses import InvalidAddress, normalize_phone
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -113,6 +114,17 @@ class StaffMember(Strict):
     name: str = Field(min_length=1)
     chat_user: str = Field("", description="the person's user id in the messenger, for mentions and DMs")
     clinical: bool = False
+    phone: str = Field("", description="mobile number for pages by SMS and voice call (stored in E.164)")
+
+    @field_validator("phone")
+    @classmethod
+    def _e164(cls, value: str) -> str:
+        if not value.strip():
+            return ""
+        try:
+            return normalize_phone(value)
+        except InvalidAddress as exc:
+            raise ValueError(f"{value!r} is {exc} (write it as +1 415 555 0100)") from None
 
 
 class VipTier(Strict):
@@ -138,6 +150,7 @@ class Routing(Strict):
 class LadderStep(Strict):
     after_minutes: int = Field(ge=0)
     notify: Literal["role", "lead", "manager", "backup"]
+    call: bool = Field(False, description="page ladder only: also ring the phones of the providers paged so far")
 
 
 class Escalation(Strict):
@@ -162,6 +175,22 @@ class OnCallRota(Strict):
     weekly: dict[Weekday, str] = Field(default_factory=dict, description="staff id on call from that day's change")
     backup: dict[Weekday, str] = Field(default_factory=dict, description="staff id paged when the first is silent")
     handoff_post: bool = True
+
+
+class Paging(Strict):
+    """A page also texts every paged provider with a `phone` in staff (and calls them on ladder steps with `call`)."""
+
+    messenger: str = Field("Slack", min_length=1, description="the messenger's name in the page text ('open Slack')")
+
+
+class OptOuts(Strict):
+    """STOP / START. With Twilio, Advanced Opt-Out answers the keyword itself, so by default the bot sends nothing."""
+
+    confirm: bool = Field(False, description="send the one confirmation text below (only without Twilio's own reply)")
+    confirmation: dict[Language, str] = {
+        "en": "You will no longer receive texts from {clinic}. Reply START to resume.",
+        "es": "Ya no recibirá mensajes de texto de {clinic}. Responda ALTA para reanudar.",
+    }
 
 
 class Digest(Strict):
@@ -243,6 +272,8 @@ class ClinicConfig(Strict):
     escalation: Escalation = Escalation()
     oncall: OnCallRota = OnCallRota()
     digest: Digest = Digest()
+    paging: Paging = Paging()
+    opt_outs: OptOuts = OptOuts()
     faq: tuple[FaqEntry, ...] = ()
     booking: Booking
     templates: Templates = Templates()
@@ -266,6 +297,9 @@ class ClinicConfig(Strict):
                     raise ValueError(f"oncall {day}: {staff_id!r} is not in staff")
                 if not member.clinical:
                     raise ValueError(f"oncall {day}: {staff_id!r} is not clinical staff")
+        phones = [member.phone for member in self.staff if member.phone]
+        if len(set(phones)) != len(phones):
+            raise ValueError("two staff members have the same phone number (it decides who acknowledges a page)")
         for role in Role:
             lead = self.roles.for_role(role).lead
             if lead and lead not in known:
@@ -281,6 +315,9 @@ class ClinicConfig(Strict):
         if role is Role.CLINICAL:
             members |= {m.chat_user for m in self.staff if m.clinical and m.chat_user}
         return frozenset(members)
+
+    def staff_by_phone(self, phone: str) -> StaffMember | None:
+        return next((m for m in self.staff if m.phone and m.phone == phone), None)
 
     def staff_member(self, staff_id: str) -> StaffMember | None:
         return next((m for m in self.staff if m.id == staff_id), None)

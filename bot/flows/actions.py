@@ -17,6 +17,7 @@ from bot.config.models import ClinicConfig
 from bot.domain import Category, Role, TicketStatus
 from bot.flows.chat import page, post_card, refresh_cards, retire_cards, thread_line
 from bot.flows.deliver import current_card, ticket_text
+from bot.flows.opt_outs import opt_out_notice
 from bot.flows.triage import reply_kind
 from bot.oncall import current_on_call
 from bot.outbox.queue import enqueue
@@ -94,6 +95,11 @@ class TicketActions:
             ticket, now = self._load(session, ticket_id), self.clock.now()
             if (refused := self._refuse(session, ticket, actor, Act.REPLY, now)) is not None:
                 return refused
+            if (opted_out := opt_out_notice(session, ticket, self.config)) is not None:
+                # Refused before anything is queued: the text could never be sent (STOP), and the staff member
+                # learns it now rather than from a failed delivery.
+                record(session, ticket, EventKind.REFUSED, actor.id, now, act=Act.REPLY.value, reason="opted_out")
+                return Outcome(False, f"{opted_out}.")
             enqueue(session, reply_kind(ticket.channel, ticket.sender), ticket.sender, now, ticket_id=ticket.id,
                     payload={"text": text, "by": actor.id, "by_name": actor.name, "language": ticket.language},
                     dedupe_key=f"reply:{submission_id}")

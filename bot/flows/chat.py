@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from bot.config.models import ClinicConfig
 from bot.domain import Role
 from bot.outbox.queue import OutboxKind, enqueue
-from bot.storage.models import ChatPostRow, TicketRow
+from bot.storage.models import ChatPostRow, OutboxRow, TicketRow
 
 
 def posts_of(session: Session, ticket_id: int) -> list[ChatPostRow]:
@@ -46,6 +46,28 @@ def post_card(session: Session, ticket: TicketRow, config: ClinicConfig, now: da
             payload={"role": role.value, "note": note}, dedupe_key=f"card:{ticket.id}:{role.value}:v{ticket.version}")
 
 
+PAGE_KINDS = (OutboxKind.CHAT_PAGE.value, OutboxKind.PAGE_SMS.value, OutboxKind.PAGE_CALL.value)
+
+
 def page(session: Session, ticket: TicketRow, provider: str, now: datetime) -> None:
+    """Page a provider (staff id): the card by DM, and a text to their phone, because Do Not Disturb silences the DM."""
     enqueue(session, OutboxKind.CHAT_PAGE, provider, now, ticket_id=ticket.id,
             payload={"role": Role.CLINICAL.value}, dedupe_key=f"page:{ticket.id}:{provider}")
+    # The phone number is looked up at delivery, so a provider without one is skipped there (and audited).
+    enqueue(session, OutboxKind.PAGE_SMS, provider, now, ticket_id=ticket.id,
+            dedupe_key=f"page-sms:{ticket.id}:{provider}")
+
+
+def paged_providers(session: Session, ticket: TicketRow) -> list[str]:
+    """Staff ids paged on this ticket so far, first paged first (the primary, then any backup)."""
+    targets = session.scalars(select(OutboxRow.target).where(
+        OutboxRow.ticket_id == ticket.id, OutboxRow.kind.in_(PAGE_KINDS)).order_by(OutboxRow.id)).all()
+    providers = [ticket.paged] if ticket.paged else []
+    return list(dict.fromkeys([*providers, *targets]))
+
+
+def call_paged(session: Session, ticket: TicketRow, step_key: str, now: datetime) -> None:
+    """A ladder step with `call: true`: ring every provider paged so far (phones looked up at delivery)."""
+    for provider in paged_providers(session, ticket):
+        enqueue(session, OutboxKind.PAGE_CALL, provider, now, ticket_id=ticket.id, payload={"step": step_key},
+                dedupe_key=f"page-call:{ticket.id}:{provider}:{step_key}")

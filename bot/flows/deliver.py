@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
+import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -12,18 +14,23 @@ from sqlalchemy.orm import Session
 
 from bot.cards.build import build_card
 from bot.clock import Clock
-from bot.config.models import ClinicConfig
+from bot.config.models import ClinicConfig, StaffMember
 from bot.domain import TicketStatus
 from bot.flows.chat import post_card, refresh_cards, thread_line
+from bot.flows.opt_outs import opt_out_notice
+from bot.flows.paging import call_text, page_text
+from bot.optouts import is_opted_out
 from bot.outbox.errors import permanent, transient
 from bot.outbox.queue import OutboxKind, OutboxStatus, enqueue
 from bot.outbox.worker import Delivery
-from bot.ports import ChatPoster, PatientMessenger, PostRef
+from bot.ports import ChatPoster, PatientMessenger, PhoneCaller, PostRef
 from bot.storage.models import ChatPostRow, OutboxRow, TicketRow
 from bot.tickets.events import BOT, EventKind
 from bot.tickets.store import move, record
 
 CHAT_PACE_SECONDS = 1.0  # Slack allows about one message a second per channel
+
+log = logging.getLogger(__name__)
 
 
 def ticket_text(ticket: TicketRow) -> str:
@@ -39,14 +46,22 @@ def current_card(session: Session, ticket_id: int) -> ChatPostRow | None:
 
 
 def deliveries(
-    config: ClinicConfig, clock: Clock, messengers: Mapping[str, PatientMessenger], poster: ChatPoster
+    config: ClinicConfig, clock: Clock, messengers: Mapping[str, PatientMessenger], poster: ChatPoster,
+    caller: PhoneCaller | None = None,
 ) -> dict[str, Delivery]:
-    def card_for(session: Session, ticket: TicketRow, post: ChatPostRow | None = None, note: str = "") -> Any:
+    def card_for(session: Session, ticket: TicketRow, post: ChatPostRow | None = None, note: str = "",
+                 addressed_to: str | None = None) -> Any:
         moved_to = None
         if post is not None and post.kind == "card" and not post.current and post.role != ticket.role:
             moved_to = config.channels.for_role_name(ticket.role)
-        return build_card(ticket, ticket_text(ticket), config, clock.now(), note=note or (post.note if post else ""),
-                          moved_to=moved_to)
+        if post is not None and post.kind == "page":
+            addressed_to = _page_recipient(session, config, post)
+        card = build_card(ticket, ticket_text(ticket), config, clock.now(), note=note or (post.note if post else ""),
+                          moved_to=moved_to, addressed_to=addressed_to)
+        opted_out = opt_out_notice(session, ticket, config)
+        if opted_out:
+            card = dataclasses.replace(card, notes=(*card.notes, f"🚫 {opted_out}."))
+        return card
 
     def send_card(session: Session, row: OutboxRow) -> dict[str, Any]:
         ticket = _ticket(session, row)
@@ -57,8 +72,40 @@ def deliveries(
         ticket = _ticket(session, row)
         member = config.staff_member(row.target)
         to = member.chat_user if member and member.chat_user else row.target
-        ref = poster.post_card(to, card_for(session, ticket))
+        # Addressed to the DM's reader: its push text never names another provider (the primary, for a backup).
+        ref = poster.post_card(to, card_for(session, ticket, addressed_to=to))
         return {"channel": ref.channel, "ts": ref.ts}
+
+    sms = messengers.get(OutboxKind.REPLY_SMS)
+
+    def send_page_sms(session: Session, row: OutboxRow) -> dict[str, Any]:
+        ticket, member = _ticket(session, row), config.staff_member(row.target)
+        if skipped := _page_skip(ticket, member):
+            return {"skipped": skipped}
+        assert member is not None
+        if is_opted_out(session, "sms", member.phone):
+            return {"skipped": "the provider texted STOP to the clinic number"}  # Twilio would refuse it
+        if sms is None:
+            raise permanent("SMS is not configured (TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN/TWILIO_FROM_NUMBER)")
+        sid = sms.send(member.phone, page_text(ticket, config), idempotency_key=f"outbox-{row.id}")
+        return {"provider_id": sid}
+
+    def send_page_call(session: Session, row: OutboxRow) -> dict[str, Any]:
+        ticket, member = _ticket(session, row), config.staff_member(row.target)
+        if skipped := _page_skip(ticket, member):
+            return {"skipped": skipped}
+        if caller is None:
+            raise permanent("voice calls are not configured (TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN/TWILIO_FROM_NUMBER)")
+        assert member is not None
+        sid = caller.call(member.phone, call_text(ticket, config), idempotency_key=f"outbox-{row.id}")
+        return {"provider_id": sid}
+
+    def send_staff_sms(session: Session, row: OutboxRow) -> dict[str, Any]:
+        if is_opted_out(session, "sms", row.target):
+            return {"skipped": "the staff member texted STOP to the clinic number"}
+        if sms is None:
+            raise permanent("SMS is not configured (TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN/TWILIO_FROM_NUMBER)")
+        return {"provider_id": sms.send(row.target, str(row.payload["text"]), idempotency_key=f"outbox-{row.id}")}
 
     def send_update(session: Session, row: OutboxRow) -> dict[str, Any]:
         ticket = _ticket(session, row)
@@ -93,8 +140,12 @@ def deliveries(
         return {"channel": post.result["channel"]}
 
     table: dict[str, Delivery] = {
-        kind: Delivery(send=_reply_sender(messenger), on_sent=_reply_sent) for kind, messenger in messengers.items()
+        kind: Delivery(send=_reply_sender(messenger), on_sent=_reply_sent(config))
+        for kind, messenger in messengers.items()
     }
+    table[OutboxKind.PAGE_SMS] = Delivery(send=send_page_sms, on_sent=_page_reached(EventKind.PAGE_TEXTED))
+    table[OutboxKind.PAGE_CALL] = Delivery(send=send_page_call, on_sent=_page_reached(EventKind.PAGE_CALLED))
+    table[OutboxKind.STAFF_SMS] = Delivery(send=send_staff_sms)
     table[OutboxKind.CHAT_CARD] = Delivery(send=send_card, on_sent=_posted("card"), pace_seconds=CHAT_PACE_SECONDS)
     table[OutboxKind.CHAT_PAGE] = Delivery(send=send_page, on_sent=_posted("page"), pace_seconds=CHAT_PACE_SECONDS)
     table[OutboxKind.CHAT_UPDATE] = Delivery(send=send_update, pace_seconds=CHAT_PACE_SECONDS)
@@ -118,15 +169,82 @@ def _ticket(session: Session, row: OutboxRow) -> TicketRow:
     return ticket
 
 
+def _page_recipient(session: Session, config: ClinicConfig, post: ChatPostRow) -> str | None:
+    """Who a page DM was sent to (their messenger id), from the outbox row that posted it."""
+    rows = session.scalars(select(OutboxRow).where(OutboxRow.ticket_id == post.ticket_id,
+                                                   OutboxRow.kind == OutboxKind.CHAT_PAGE.value)).all()
+    for row in rows:
+        if row.result.get("ts") == post.ts:
+            member = config.staff_member(row.target)
+            return member.chat_user if member and member.chat_user else row.target
+    return None
+
+
+def _page_skip(ticket: TicketRow, member: StaffMember | None) -> str:
+    """Why a page by phone is not sent (nothing to ring, or nobody needs ringing any more), else ''."""
+    if member is None or not member.phone:
+        return "no phone number for this provider in the config"
+    if ticket.acknowledged_by:
+        return "the page was acknowledged before this went out"
+    if not TicketStatus(ticket.status).is_open:
+        return "the ticket was closed before this went out"
+    return ""
+
+
+def _page_reached(kind: EventKind) -> Callable[[Session, OutboxRow, datetime], None]:
+    def on_sent(session: Session, row: OutboxRow, now: datetime) -> None:
+        ticket = _ticket(session, row)
+        skipped = row.result.get("skipped")
+        record(session, ticket, kind, BOT, now, provider=row.target, outbox_id=row.id, sent=not skipped,
+               **({"skipped": skipped} if skipped else {"provider_id": row.result.get("provider_id")}))
+        if skipped:
+            log.info("page by phone not sent", extra={"ticket_id": ticket.id, "kind": row.kind, "why": skipped})
+
+    return on_sent
+
+
 def _reply_sender(messenger: PatientMessenger) -> Callable[[Session, OutboxRow], dict[str, Any]]:
     def send(session: Session, row: OutboxRow) -> dict[str, Any]:
+        # The one guard every text to a patient passes: nothing goes to an address that opted out (STOP),
+        # except the single confirmation of that opt-out when the clinic turned it on.
+        channel = row.kind.split(".", 1)[1]
+        if not row.payload.get("opt_out_confirmation") and is_opted_out(session, channel, row.target):
+            return {"dropped": "the patient opted out"}
         provider_id = messenger.send(row.target, str(row.payload["text"]), idempotency_key=f"outbox-{row.id}")
         return {"provider_id": provider_id}
 
     return send
 
 
-def _reply_sent(session: Session, row: OutboxRow, now: datetime) -> None:
+def _reply_sent(config: ClinicConfig) -> Callable[[Session, OutboxRow, datetime], None]:
+    def on_sent(session: Session, row: OutboxRow, now: datetime) -> None:
+        if row.result.get("dropped"):
+            _reply_dropped(session, config, row, now)
+        else:
+            _reply_delivered(session, row, now)
+
+    return on_sent
+
+
+def _reply_dropped(session: Session, config: ClinicConfig, row: OutboxRow, now: datetime) -> None:
+    """Not a failure (nothing is alerted): audited, and a ticket the bot thought it had answered goes to a human."""
+    log.info("reply to an opted-out address dropped", extra={"outbox_id": row.id, "kind": row.kind})
+    if not row.ticket_id:
+        return
+    ticket = _ticket(session, row)
+    by = str(row.payload.get("by", BOT))
+    record(session, ticket, EventKind.REPLY_DROPPED, BOT, now, outbox_id=row.id, channel=row.kind, by=by,
+           reason="opted_out")
+    if ticket.status == TicketStatus.AUTO_RESOLVED.value:
+        move(session, ticket, TicketStatus.OPEN, expected_version=ticket.version, resolved_at=None, updated_at=now)
+        record(session, ticket, EventKind.ROUTED, BOT, now, reopened="the patient opted out of texts")
+        post_card(session, ticket, config, now)
+    elif by != BOT:
+        thread_line(session, ticket, "Reply not sent: the patient opted out of texts", now)
+        refresh_cards(session, ticket, now)
+
+
+def _reply_delivered(session: Session, row: OutboxRow, now: datetime) -> None:
     if not row.ticket_id:
         return
     ticket = _ticket(session, row)

@@ -22,6 +22,9 @@ class OutboxKind(StrEnum):
     CHAT_THREAD = "chat.thread"
     CHAT_POST = "chat.post"  # a plain post in a channel (hand-offs, digests)
     CHAT_FILE = "chat.file"  # a file after a CHAT_POST, in the channel that post landed in
+    PAGE_SMS = "page.sms"  # a page by text to a provider's phone (target: staff id)
+    PAGE_CALL = "page.call"  # a page by voice call to a provider's phone (target: staff id)
+    STAFF_SMS = "staff.sms"  # an answer to a staff member's text command (target: their phone)
 
 
 class OutboxStatus(StrEnum):

@@ -16,13 +16,18 @@ class Step:
     key: str  # "clinical:nudge:0", "adverse_event:page:1": fires at most once per ticket
     at: datetime
     notify: str  # role | lead | manager | backup
+    call: bool = False  # page ladder: also ring the paged providers' phones
 
     def as_json(self) -> dict[str, Any]:
-        return {"key": self.key, "at": self.at.isoformat(), "notify": self.notify}
+        data: dict[str, Any] = {"key": self.key, "at": self.at.isoformat(), "notify": self.notify}
+        if self.call:
+            data["call"] = True
+        return data
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> Step:
-        return Step(key=str(data["key"]), at=datetime.fromisoformat(str(data["at"])), notify=str(data["notify"]))
+        return Step(key=str(data["key"]), at=datetime.fromisoformat(str(data["at"])), notify=str(data["notify"]),
+                    call=bool(data.get("call", False)))
 
 
 def _after(config: ClinicConfig, start: datetime, minutes: int, *, business: bool) -> datetime:
@@ -43,7 +48,8 @@ def plan(config: ClinicConfig, category: Category, routed_at: datetime, due: dat
     ]
     if paged:
         steps += [
-            Step(f"{category.value}:page:{index}", routed_at + timedelta(minutes=step.after_minutes), step.notify)
+            Step(f"{category.value}:page:{index}", routed_at + timedelta(minutes=step.after_minutes), step.notify,
+                 call=step.call)
             for index, step in enumerate(config.escalation.page_ladder)
         ]
     return steps

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from bot.clock import Clock
 from bot.config.models import ClinicConfig
 from bot.domain import Role, TicketStatus
-from bot.flows.chat import page, refresh_cards, thread_line
+from bot.flows.chat import call_paged, page, refresh_cards, thread_line
 from bot.sla.plan import Step
 from bot.storage.db import Database
 from bot.storage.models import SeenDeliveryRow, TicketRow
@@ -80,6 +80,8 @@ class SlaSweep:
             backup = self.backup(session, now) if step.notify == "backup" else None
             if backup and backup != ticket.paged:
                 page(session, ticket, backup, now)
+            if step.call:
+                call_paged(session, ticket, step.key, now)
         else:
             text = f"⏰ Unclaimed, overdue by {max(late, 0)} min — {who}"
         thread_line(session, ticket, text, now)

@@ -197,3 +197,23 @@ class OnCallOverrideRow(Base):
     until: Mapped[datetime]
     set_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
+
+
+class OptOutRow(Base):
+    """One opt-out of one address on one channel (STOP), closed when the patient opts back in (START).
+
+    Rows are never deleted: the table is the history of who asked not to be texted, and when.
+    """
+
+    __tablename__ = "opt_outs"
+    __table_args__ = (Index("ix_opt_outs_address", "channel", "address"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(320))
+    opted_out_at: Mapped[datetime]
+    opted_back_in_at: Mapped[datetime | None] = mapped_column(default=None)
+    keyword: Mapped[str] = mapped_column(String(32), default="")  # what the patient sent: STOP, BAJA, ...
+    back_in_keyword: Mapped[str] = mapped_column(String(32), default="")
+    message_id: Mapped[int | None] = mapped_column(Integer, default=None)  # the stored inbound message
+    back_in_message_id: Mapped[int | None] = mapped_column(Integer, default=None)

@@ -27,6 +27,12 @@ class EventKind(StrEnum):
     MESSAGE_VIEWED = "message_viewed"
     NUDGED = "nudged"
     ONCALL_CHANGED = "oncall_changed"
+    PAGE_TEXTED = "page_texted"  # a page reached (or could not reach) a provider's phone by SMS
+    PAGE_CALLED = "page_called"  # ... by voice call
+    STAFF_SMS = "staff_sms"  # a staff member's text command about this ticket ("42", "ack 42"), and its answer
+    OPTED_OUT = "opted_out"  # the patient texted STOP (or BAJA, ...)
+    OPTED_IN = "opted_in"  # ... START (or ALTA, ...)
+    REPLY_DROPPED = "reply_dropped"  # a bot text not sent because the patient opted out
 
 
 BOT = "bot"
