@@ -15,6 +15,7 @@ from bot.clock import Clock
 from bot.config.models import ClinicConfig
 from bot.domain import TicketStatus
 from bot.flows.chat import post_card, refresh_cards, thread_line
+from bot.mentions import Mention
 from bot.outbox.errors import permanent, transient
 from bot.outbox.queue import OutboxKind, OutboxStatus, enqueue
 from bot.outbox.worker import Delivery
@@ -75,11 +76,13 @@ def deliveries(
             if _card_pending(session, int(row.ticket_id or 0)):
                 raise transient("the card is not posted yet", retry_after=5)
             return {"skipped": "the ticket has no card"}
-        ref = poster.post_text(post.channel, str(row.payload["text"]), thread=PostRef(post.channel, post.ts))
+        ref = poster.post_text(post.channel, str(row.payload["text"]), thread=PostRef(post.channel, post.ts),
+                               mentions=Mention.all_from_json(row.payload.get("mentions")))
         return {"channel": ref.channel, "ts": ref.ts}
 
     def send_alert(session: Session, row: OutboxRow) -> dict[str, Any]:
-        ref = poster.post_text(row.target, str(row.payload.get("text", "")))
+        ref = poster.post_text(row.target, str(row.payload.get("text", "")),
+                               mentions=Mention.all_from_json(row.payload.get("mentions")))
         return {"channel": ref.channel, "ts": ref.ts}
 
     def send_file(session: Session, row: OutboxRow) -> dict[str, Any]:

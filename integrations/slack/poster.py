@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.cards.model import Card
+from bot.mentions import Mention
 from bot.outbox.errors import DeliveryError, permanent, transient
 from bot.ports import PostRef
 from integrations.slack.blocks import render_blocks, render_text
+from integrations.slack.mentions import with_mentions
 
 # Answers that will not change by trying again; anything else (ratelimited, internal_error, ...) is retried.
 PERMANENT_ERRORS = frozenset({
@@ -36,10 +38,11 @@ class SlackPoster:
             unfurl_media=False))
         return PostRef(channel=str(response["channel"]), ts=str(response["ts"]))
 
-    def post_text(self, channel: str, text: str, *, thread: PostRef | None = None) -> PostRef:
+    def post_text(self, channel: str, text: str, *, thread: PostRef | None = None,
+                  mentions: Sequence[Mention] = ()) -> PostRef:
         response = _call(lambda: self._client.chat_postMessage(
-            channel=channel, text=text, thread_ts=thread.ts if thread else None, unfurl_links=False,
-            unfurl_media=False))
+            channel=channel, text=with_mentions(text, mentions), thread_ts=thread.ts if thread else None,
+            unfurl_links=False, unfurl_media=False))
         return PostRef(channel=str(response["channel"]), ts=str(response["ts"]))
 
     def update_card(self, ref: PostRef, card: Card) -> None:
