@@ -19,16 +19,20 @@ class Step:
     at: datetime
     notify: str  # role | lead | manager | backup
     kind: StepKind = "nudge"  # nudge: the role ladder of an unclaimed ticket; page: an unacknowledged page
+    paged_at: datetime | None = None  # page steps: when the page went out (a raise pages later than the ticket)
 
     def as_json(self) -> dict[str, Any]:
-        return {"key": self.key, "at": self.at.isoformat(), "notify": self.notify, "kind": self.kind}
+        data = {"key": self.key, "at": self.at.isoformat(), "notify": self.notify, "kind": self.kind}
+        return data | ({"paged_at": self.paged_at.isoformat()} if self.paged_at else {})
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> Step:
         key = str(data["key"])
         # Plans frozen before `kind` was stored carry it in the key ("billing:nudge:0").
         kind: StepKind = "page" if str(data.get("kind") or key.split(":")[1]) == "page" else "nudge"
-        return Step(key=key, at=datetime.fromisoformat(str(data["at"])), notify=str(data["notify"]), kind=kind)
+        paged_at = datetime.fromisoformat(str(data["paged_at"])) if data.get("paged_at") else None
+        return Step(key=key, at=datetime.fromisoformat(str(data["at"])), notify=str(data["notify"]), kind=kind,
+                    paged_at=paged_at)
 
 
 def _after(config: ClinicConfig, start: datetime, minutes: int, *, business: bool) -> datetime:
@@ -65,7 +69,7 @@ def plan(config: ClinicConfig, category: Category, routed_at: datetime, *, paged
     if paged:
         steps += [
             Step(f"{category.value}:page:{index}:{stamp}", routed_at + timedelta(minutes=step.after_minutes),
-                 step.notify, "page")
+                 step.notify, "page", paged_at=routed_at)
             for index, step in enumerate(config.escalation.page_ladder)
         ]
     return steps

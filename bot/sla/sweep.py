@@ -198,10 +198,11 @@ def _late(ticket: TicketRow, now: datetime) -> int:
 
 def _thread_text(ticket: TicketRow, steps: list[Step], now: datetime, *, quiet: bool, carded: bool) -> str:
     parts = []
+    page_steps = [step for step in steps if step.kind == "page"]
     pages = [f"{step.notify} (card sent by DM)" if carded and step.notify == "backup" else step.notify
-             for step in steps if step.kind == "page"]
-    if pages:
-        minutes = int((now - ticket.created_at).total_seconds() // 60)
+             for step in page_steps]
+    if page_steps:
+        minutes = int((now - (page_steps[0].paged_at or ticket.created_at)).total_seconds() // 60)
         parts.append(f"🚨 Page not acknowledged after {minutes} min: {', '.join(pages)}")
     if any(step.kind == "nudge" for step in steps):
         parts.append(f"⏰ Unclaimed, overdue by {_late(ticket, now)} min")
