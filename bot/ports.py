@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from bot.cards.model import Card
+from bot.mentions import Mention
 
 
 class PatientMessenger(Protocol):
@@ -31,7 +33,10 @@ class ChatPoster(Protocol):
 
     def post_card(self, channel: str, card: Card) -> PostRef: ...
 
-    def post_text(self, channel: str, text: str, *, thread: PostRef | None = None) -> PostRef: ...
+    def post_text(self, channel: str, text: str, *, thread: PostRef | None = None,
+                  mentions: Sequence[Mention] = ()) -> PostRef:
+        """`mentions` are pinged with the text, each in the messenger's own syntax."""
+        ...
 
     def update_card(self, ref: PostRef, card: Card) -> None: ...
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.cards.model import Card
 from bot.cards.text import render_text
+from bot.mentions import Mention, MentionKind
 from bot.ports import PostRef
 
 
@@ -26,7 +28,10 @@ class ConsolePoster:
         self._cards[ref.ts] = card.ticket_id
         return ref
 
-    def post_text(self, channel: str, text: str, *, thread: PostRef | None = None) -> PostRef:
+    def post_text(self, channel: str, text: str, *, thread: PostRef | None = None,
+                  mentions: Sequence[Mention] = ()) -> PostRef:
+        if mentions:
+            text = f"{text} — {' '.join(_console_mention(m) for m in mentions)}"
         if thread is None:
             return self._post(channel, text)
         return self._post(channel, f"  ↳ in the thread of #{self._cards.get(thread.ts, '?')}: {text}")
@@ -44,6 +49,13 @@ class ConsolePoster:
         if self.echo:
             print(f"[#{channel}]\n{text}\n", flush=True)
         return PostRef(channel=channel, ts=f"console-{next(self._ids)}")
+
+
+def _console_mention(mention: Mention) -> str:
+    """Printed the way the card text prints its mentions, so a reader of the demo sees who would be pinged."""
+    if mention.kind is MentionKind.USER:
+        return f"<@{mention.id}>"
+    return f"<@group:{mention.id}>" if mention.kind is MentionKind.GROUP else "<@here>"
 
 
 @dataclass

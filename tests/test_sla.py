@@ -88,9 +88,10 @@ def test_adverse_events_ignore_business_hours_and_page_the_backup(slack_clinic: 
     assert len(slack_clinic.slack.messages(CLINICAL_USER)) == 1  # the backup gets the card in a DM
     assert at(slack_clinic, local(2026, 11, 24, 21, 10), jobs) == 1  # the manager
     lines = thread_of(slack_clinic, "clinical")
-    assert lines[0] == f"⏰ Unclaimed, overdue by 0 min — <@{DOCTOR}> <@{CLINICAL_USER}>"
-    assert lines[1] == f"🚨 Page not acknowledged after 5 min: backup — <@{CLINICAL_USER}>"
-    assert lines[2] == "🚨 Page not acknowledged after 10 min: manager — <@UBOSS>"
+    # Issue 7: the two coincident steps are one line; after hours only the page ladder pings (the backup by
+    # the DM alone, not a mention as well), so the role nudge no longer wakes the whole clinical team.
+    assert lines[0] == "🚨 Page not acknowledged after 5 min: backup (card sent by DM) · ⏰ Unclaimed, overdue by 0 min"
+    assert lines[1] == "🚨 Page not acknowledged after 10 min: manager — <@UBOSS>"
 
 
 def test_an_acknowledged_page_stops_the_page_ladder(slack_clinic: SlackClinic) -> None:
@@ -128,8 +129,11 @@ def test_two_schedulers_on_one_database_send_each_nudge_once(slack_clinic: Slack
         thread.join()
     assert sum(fired) == 6
     slack_clinic.deliver()
-    assert len(thread_of(slack_clinic, "billing")) == 3
-    assert len(thread_of(slack_clinic, "clinical")) == 3
+    # Issue 7: a catch-up is one message per ticket naming each person once (it was one per step).
+    assert thread_of(slack_clinic, "billing") == [
+        f"⏰ Unclaimed, overdue by 60 min — <!subteam^S0BILL> <@{FRONT_DESK_USER}> <@UBOSS>"]
+    assert thread_of(slack_clinic, "clinical") == [
+        f"⏰ Unclaimed, overdue by 80 min — <@{DOCTOR}> <@{CLINICAL_USER}> <@UBOSS>"]
     assert Jobs(second).sweep_sla() == 0 and Jobs(first).sweep_sla() == 0
     second.db.dispose()
 
@@ -137,7 +141,9 @@ def test_two_schedulers_on_one_database_send_each_nudge_once(slack_clinic: Slack
 def test_ladder_is_frozen_when_routed(slack_clinic: SlackClinic) -> None:
     slack_clinic.sms(BILLING_SMS, sender="+12125550104")
     steps = slack_clinic.ticket().escalation["steps"]
+    # Keys carry the moment the plan was made (issue 7: a re-routed ticket gets a fresh ladder, not claimed keys).
     assert [(s["key"], s["notify"]) for s in steps] == [
-        ("billing:nudge:0", "role"), ("billing:nudge:1", "lead"), ("billing:nudge:2", "manager")]
+        ("billing:nudge:0:20261124T153000", "role"), ("billing:nudge:1:20261124T153000", "lead"),
+        ("billing:nudge:2:20261124T153000", "manager")]
     assert [s["at"] for s in steps] == [local(2026, 11, 24, 11, m).astimezone(UTC).isoformat() for m in (0, 15, 30)]
     assert timedelta(minutes=30) == slack_clinic.ticket().due_at - slack_clinic.ticket().created_at

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from bot.config.models import ClinicConfig
 from bot.domain import Category, Channel, Role, TicketStatus
+from bot.sla.pings import PingCount, ping_counts
 from bot.storage.models import TicketEventRow, TicketRow
 from bot.tickets.events import EventKind
 
@@ -117,6 +118,7 @@ class DailyDigest:
     open_now: OpenNow
     adverse_events: tuple[AdverseEventLine, ...]  # by ticket id
     claims: tuple[StaffClaims, ...]  # most claims first, then by name
+    pings: tuple[PingCount, ...] = ()  # @-mentions and pages per person, most first (bot/sla/pings.py)
 
     @property
     def breach_count(self) -> int:
@@ -215,6 +217,7 @@ def compute_digest(session: Session, config: ClinicConfig, day: date, now: datet
         open_now=_open_now(session, _utc(now)),
         adverse_events=adverse,
         claims=_claims(session, config, start, end),
+        pings=ping_counts(session, config, start, end),
     )
 
 

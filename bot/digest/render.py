@@ -98,7 +98,15 @@ def digest_text(digest: DailyDigest, config: ClinicConfig) -> str:
         lines.append("*Claims:* " + " · ".join(f"{_escape(c.name)} {c.count}" for c in digest.claims))
     else:
         lines.append("*Claims:* none")
+    lines.append(_pings_line(digest))
     return "\n".join(lines)
+
+
+def _pings_line(digest: DailyDigest) -> str:
+    """How often the bot interrupted whom today, so the clinic can see (and tune) the noise."""
+    if not digest.pings:
+        return "*Pings today:* none"
+    return "*Pings today:* " + ", ".join(f"{_escape(p.name)} {p.count}" for p in digest.pings)
 
 
 def _response_line(r: FirstResponse) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -9,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from bot.config.models import ClinicConfig
 from bot.domain import Role
+from bot.mentions import Mention
 from bot.outbox.queue import OutboxKind, enqueue
 from bot.storage.models import ChatPostRow, OutboxRow, TicketRow
 
@@ -26,11 +28,16 @@ def refresh_cards(session: Session, ticket: TicketRow, now: datetime) -> None:
 
 
 def thread_line(session: Session, ticket: TicketRow, text: str, now: datetime, *,
-                post: ChatPostRow | None = None) -> None:
-    """One quiet line in the thread of `post`, else of the ticket's current card. No patient detail in `text`."""
+                post: ChatPostRow | None = None, mentions: Sequence[Mention] = ()) -> OutboxRow:
+    """One line in the thread of `post`, else of the ticket's current card. No patient detail in `text`.
+
+    Quiet unless `mentions` are given; the messenger renders them (the core never writes their syntax).
+    """
     target = post.channel if post else ticket.role or Role.FRONT_DESK.value
-    enqueue(session, OutboxKind.CHAT_THREAD, target, now, ticket_id=ticket.id,
-            payload={"text": text, "post_id": post.id if post else None})
+    payload: dict[str, object] = {"text": text, "post_id": post.id if post else None}
+    if mentions:
+        payload["mentions"] = [mention.as_json() for mention in mentions]
+    return enqueue(session, OutboxKind.CHAT_THREAD, target, now, ticket_id=ticket.id, payload=payload)
 
 
 def retire_cards(session: Session, ticket: TicketRow) -> None:

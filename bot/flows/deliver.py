@@ -20,6 +20,7 @@ from bot.flows.chat import post_card, refresh_cards, thread_line
 from bot.flows.opt_outs import opt_out_notice
 from bot.flows.paging import call_text, page_text
 from bot.optouts import is_opted_out
+from bot.mentions import Mention
 from bot.outbox.errors import permanent, transient
 from bot.outbox.queue import OutboxKind, OutboxStatus, enqueue
 from bot.outbox.worker import Delivery
@@ -122,11 +123,13 @@ def deliveries(
             if _card_pending(session, int(row.ticket_id or 0)):
                 raise transient("the card is not posted yet", retry_after=5)
             return {"skipped": "the ticket has no card"}
-        ref = poster.post_text(post.channel, str(row.payload["text"]), thread=PostRef(post.channel, post.ts))
+        ref = poster.post_text(post.channel, str(row.payload["text"]), thread=PostRef(post.channel, post.ts),
+                               mentions=Mention.all_from_json(row.payload.get("mentions")))
         return {"channel": ref.channel, "ts": ref.ts}
 
     def send_alert(session: Session, row: OutboxRow) -> dict[str, Any]:
-        ref = poster.post_text(row.target, str(row.payload.get("text", "")))
+        ref = poster.post_text(row.target, str(row.payload.get("text", "")),
+                               mentions=Mention.all_from_json(row.payload.get("mentions")))
         return {"channel": ref.channel, "ts": ref.ts}
 
     def send_file(session: Session, row: OutboxRow) -> dict[str, Any]:

@@ -134,7 +134,7 @@ def _apply_route(
     # Due time and ladder are frozen here: later config edits never move a ticket already in flight.
     # A raised ticket keeps the earlier due time if that is sooner.
     due = min(ticket.due_at, due) if ticket.due_at else due
-    steps = sla_plan(config, category, now, due, paged=decision.page is not None)
+    steps = sla_plan(config, category, now, paged=decision.page is not None)  # counted from now, even if raised
     compare_and_set(
         session, ticket, ticket.version,
         role=decision.role.value, assignee=decision.assignee, paged=ticket.paged or decision.page,

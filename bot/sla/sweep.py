@@ -1,14 +1,24 @@
-"""The SLA sweep: fire each due ladder step of each open ticket exactly once.
+"""The SLA sweep: fire each due ladder step of each open ticket exactly once, with as few pings as that takes.
 
 A step is claimed in the database (a unique key, in the same transaction as its message), so two sweeps
 that overlap, in one process or in two instances sharing the database, still send each nudge once.
+
+What a sweep sends:
+- The steps of one ticket due at the same sweep (the role nudge and the backup page, or a catch-up after
+  downtime) are one thread message that mentions each person once; each step is still claimed and audited.
+- The nudges of several tickets in one channel are one channel message listing them (see `BATCH_MINUTES`).
+- Outside business hours nothing but adverse-event pages mentions anyone: business-time nudges wait for the
+  opening, and the role ladder of a paged adverse event posts its lines without a mention (the page ladder
+  does the waking).
+- An acknowledged page, a claim, or an `other` ticket stops (or never starts) every ladder.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -16,8 +26,12 @@ from sqlalchemy.orm import Session
 
 from bot.clock import Clock
 from bot.config.models import ClinicConfig
-from bot.domain import Role, TicketStatus
+from bot.domain import Category, Role, TicketStatus
 from bot.flows.chat import call_paged, page, refresh_cards, thread_line
+from bot.hours import is_open
+from bot.mentions import Mention, union
+from bot.outbox.queue import OutboxKind, enqueue
+from bot.sla.audience import step_audience
 from bot.sla.plan import Step
 from bot.storage.db import Database
 from bot.storage.models import SeenDeliveryRow, TicketRow
@@ -26,6 +40,16 @@ from bot.tickets.store import record
 
 # Who covers as backup right now (staff id), from the on-call rota; None when nobody is set.
 BackupLookup = Callable[[Session, datetime], str | None]
+
+BATCH_MINUTES = 5
+"""How long a due nudge may wait for the nudges of other tickets in its channel, so they go out as one message.
+
+A nudge that falls due waits while another ticket's nudge in the same channel falls due within
+`BATCH_MINUTES` of the oldest one waiting, and never longer than that: at the first sweep where nothing else
+is coming inside that window (or the window is over), every due nudge of the channel goes out together.
+Only the clock decides (the injected one), so every instance sweeping the same database decides alike.
+Adverse events and pages never wait and never join a batch: they go to their own card's thread at once.
+"""
 
 
 def claim_once(session: Session, key: str, now: datetime) -> bool:
@@ -39,6 +63,16 @@ def claim_once(session: Session, key: str, now: datetime) -> bool:
 
 
 @dataclass(frozen=True)
+class _Due:
+    """The steps of one ticket that are due at this sweep and not yet fired."""
+
+    ticket_id: int
+    role: str
+    steps: tuple[Step, ...]
+    batchable: bool
+
+
+@dataclass(frozen=True)
 class SlaSweep:
     db: Database
     config: ClinicConfig
@@ -46,81 +80,153 @@ class SlaSweep:
     backup: BackupLookup
 
     def run(self) -> int:
-        """Fire every step that is due now; returns how many fired."""
+        """Fire every step that is due now; returns how many steps fired (merged ones count each)."""
         now = self.clock.now()
         with self.db.transaction() as session:
-            ids = session.scalars(select(TicketRow.id).where(
-                TicketRow.status.in_([TicketStatus.OPEN.value, TicketStatus.CLAIMED.value]),
-                TicketRow.due_at.is_not(None)).order_by(TicketRow.id)).all()
-        return sum(self._sweep_ticket(ticket_id, now) for ticket_id in ids)
+            tickets = session.scalars(select(TicketRow).where(
+                TicketRow.status == TicketStatus.OPEN.value, TicketRow.due_at.is_not(None)).order_by(TicketRow.id))
+            due, upcoming = self._survey(session, list(tickets), now)
+        fired = 0
+        channels: dict[str, list[_Due]] = defaultdict(list)
+        for item in due:
+            if item.batchable:
+                channels[item.role].append(item)
+            else:
+                fired += self._fire_batch([item], now)
+        for role, items in channels.items():
+            if not self._waits(items, upcoming[role], now):
+                fired += self._fire_batch(items, now)
+        return fired
 
-    def _sweep_ticket(self, ticket_id: int, now: datetime) -> int:
+    def _survey(self, session: Session, tickets: list[TicketRow],
+                now: datetime) -> tuple[list[_Due], dict[str, list[datetime]]]:
+        """Due steps per ticket, and per channel the times of batchable nudges still to come."""
+        due: list[_Due] = []
+        upcoming: dict[str, list[datetime]] = defaultdict(list)
+        for ticket in tickets:
+            steps = [step for step in _steps(ticket) if _applies(ticket, step)]
+            batchable = ticket.category != Category.ADVERSE_EVENT.value
+            role = ticket.role or Role.FRONT_DESK.value
+            if batchable:
+                upcoming[role] += [step.at for step in steps if step.at > now]
+            ready = tuple(step for step in steps if step.at <= now and self._may_fire(ticket, now)
+                          and session.get(SeenDeliveryRow, _claim_key(ticket, step)) is None)
+            if ready:
+                due.append(_Due(ticket.id, role, ready, batchable))
+        return due, upcoming
+
+    def _may_fire(self, ticket: TicketRow, now: datetime) -> bool:
+        """Business-time ladders wait for the opening (a catch-up after close waits too); adverse events never."""
+        return ticket.category == Category.ADVERSE_EVENT.value or is_open(self.config, now)
+
+    @staticmethod
+    def _waits(items: Sequence[_Due], upcoming: Sequence[datetime], now: datetime) -> bool:
+        deadline = min(step.at for item in items for step in item.steps) + timedelta(minutes=BATCH_MINUTES)
+        return now < deadline and any(at <= deadline for at in upcoming)
+
+    def _fire_batch(self, items: Sequence[_Due], now: datetime) -> int:
         with self.db.transaction() as session:
-            ticket = session.get(TicketRow, ticket_id)
-            if ticket is None:
-                return 0
-            fired = 0
-            for step in (Step.from_json(data) for data in (ticket.escalation or {}).get("steps", [])):
-                if step.at > now or not _applies(ticket, step):
+            claimed: list[tuple[TicketRow, list[Step]]] = []
+            for item in items:
+                ticket = session.get(TicketRow, item.ticket_id)
+                if ticket is None:
                     continue
-                if not claim_once(session, f"sla:{ticket.id}:{step.key}", now):
-                    continue  # another sweep fired it
-                self._fire(session, ticket, step, now)
-                fired += 1
-            if fired:
+                steps = [step for step in item.steps
+                         if _applies(ticket, step) and claim_once(session, _claim_key(ticket, step), now)]
+                if steps:  # the others were fired by another sweep, or the ticket moved on
+                    claimed.append((ticket, steps))
+            if len(claimed) == 1:
+                self._thread_nudge(session, *claimed[0], now)
+            elif claimed:
+                self._channel_nudge(session, claimed, now)
+            for ticket, _ in claimed:
                 refresh_cards(session, ticket, now)
-            return fired
+            return sum(len(steps) for _, steps in claimed)
 
-    def _fire(self, session: Session, ticket: TicketRow, step: Step, now: datetime) -> None:
-        late = int((now - (ticket.due_at or now)).total_seconds() // 60)
-        who = self._mention(session, ticket, step.notify, now)
-        if step.key.split(":")[1] == "page":
-            minutes = int((now - ticket.created_at).total_seconds() // 60)
-            text = f"🚨 Page not acknowledged after {minutes} min: {step.notify} — {who}"
+    def _thread_nudge(self, session: Session, ticket: TicketRow, steps: list[Step], now: datetime) -> None:
+        """One message in the card's thread for every step of this ticket due now, each person mentioned once."""
+        # After hours only the page ladder wakes anyone; an adverse event nobody could be paged for is its own page.
+        quiet_nudges = bool(ticket.paged) and not is_open(self.config, now)
+        per_step: list[tuple[Step, tuple[Mention, ...]]] = []
+        carded: set[str] = set()  # staff given the card by DM now: the DM is their ping, not a mention too
+        for step in steps:
             backup = self.backup(session, now) if step.notify == "backup" else None
-            if backup and backup != ticket.paged:
+            if step.kind == "page" and backup and backup != ticket.paged:
                 page(session, ticket, backup, now)
-            if step.call:
+                carded.add(backup)
+            if step.kind == "page" and step.call:
                 call_paged(session, ticket, step.key, now)
-        else:
-            text = f"⏰ Unclaimed, overdue by {max(late, 0)} min — {who}"
-        thread_line(session, ticket, text, now)
-        record(session, ticket, EventKind.NUDGED, BOT, now, step=step.key, notify=step.notify, mentioned=who)
+            mentions = () if step.kind == "nudge" and quiet_nudges else self._audience(ticket, step, backup)
+            per_step.append((step, mentions))
+        per_step = [(step, tuple(m for m in mentions if m.staff not in carded)) for step, mentions in per_step]
+        everyone = union(m for _, mentions in per_step for m in mentions)
+        text = _thread_text(ticket, steps, now, quiet=quiet_nudges and not everyone and not carded,
+                            carded=bool(carded))
+        row = thread_line(session, ticket, text, now, mentions=everyone)
+        for step, mentions in per_step:
+            _audit(session, ticket, step, mentions, row.id, now, carded=sorted(carded) if step.kind == "page" else [])
 
-    def _mention(self, session: Session, ticket: TicketRow, notify: str, now: datetime) -> str:
-        """One mention string per step: the role's user group, or its members; a lead; the manager."""
-        config = self.config
-        role = Role(ticket.role or Role.FRONT_DESK.value)
-        if notify == "role":
-            return _role_mention(config, role)
-        if notify == "lead":
-            lead = config.staff_member(config.roles.for_role(role).lead)
-            if lead and lead.chat_user:
-                return f"<@{lead.chat_user}>"
-            notify = "manager"  # no lead configured: the next rung
-        if notify == "backup":
-            backup = config.staff_member(self.backup(session, now) or "")
-            if backup and backup.chat_user:
-                return f"<@{backup.chat_user}>"
-            notify = "manager"
-        manager = config.staff_member(config.escalation.manager)
-        if manager and manager.chat_user:
-            return f"<@{manager.chat_user}>"
-        return _role_mention(config, Role.MANAGERS)
+    def _channel_nudge(self, session: Session, claimed: list[tuple[TicketRow, list[Step]]], now: datetime) -> None:
+        """One post in the channel listing every ticket nudged now: numbers and categories, no patient detail."""
+        role = Role(claimed[0][0].role or Role.FRONT_DESK.value)
+        audiences = [(ticket, step, self._audience(ticket, step, None)) for ticket, steps in claimed for step in steps]
+        everyone = union(m for _, _, mentions in audiences for m in mentions)
+        listed = []
+        for index, (ticket, _) in enumerate(claimed):
+            late = f"overdue {_late(ticket, now)} min" if index == 0 else f"{_late(ticket, now)} min"
+            listed.append(f"#{ticket.id} {ticket.category.replace('_', ' ')} ({late})")
+        text = f"⏰ {len(claimed)} tickets unclaimed and overdue: {', '.join(listed)}"
+        payload = {"text": text, "mentions": [m.as_json() for m in everyone]}
+        row = enqueue(session, OutboxKind.CHAT_POST, self.config.channels.for_role(role), now, payload=payload)
+        batch = [ticket.id for ticket, _ in claimed]
+        for ticket, step, mentions in audiences:
+            _audit(session, ticket, step, mentions, row.id, now, batch=batch)
+
+    def _audience(self, ticket: TicketRow, step: Step, backup: str | None) -> tuple[Mention, ...]:
+        return step_audience(self.config, Role(ticket.role or Role.FRONT_DESK.value), step.notify, backup)
 
 
-def _role_mention(config: ClinicConfig, role: Role) -> str:
-    settings = config.roles.for_role(role)
-    if settings.usergroup:
-        return f"<!subteam^{settings.usergroup}>"
-    members = sorted(config.role_members(role))
-    return " ".join(f"<@{member}>" for member in members) if members else "<!here>"
+def _steps(ticket: TicketRow) -> list[Step]:
+    return [Step.from_json(data) for data in (ticket.escalation or {}).get("steps", [])]
+
+
+def _claim_key(ticket: TicketRow, step: Step) -> str:
+    return f"sla:{ticket.id}:{step.key}"
+
+
+def _late(ticket: TicketRow, now: datetime) -> int:
+    return max(int((now - (ticket.due_at or now)).total_seconds() // 60), 0)
+
+
+def _thread_text(ticket: TicketRow, steps: list[Step], now: datetime, *, quiet: bool, carded: bool) -> str:
+    parts = []
+    page_steps = [step for step in steps if step.kind == "page"]
+    pages = [f"{step.notify} (card sent by DM)" if carded and step.notify == "backup" else step.notify
+             for step in page_steps]
+    if page_steps:
+        minutes = int((now - (page_steps[0].paged_at or ticket.created_at)).total_seconds() // 60)
+        parts.append(f"🚨 Page not acknowledged after {minutes} min: {', '.join(pages)}")
+    if any(step.kind == "nudge" for step in steps):
+        parts.append(f"⏰ Unclaimed, overdue by {_late(ticket, now)} min")
+    text = " · ".join(parts)
+    return f"{text} (after hours: nobody mentioned)" if quiet else text
+
+
+def _audit(session: Session, ticket: TicketRow, step: Step, mentions: Sequence[Mention], message: int,
+           now: datetime, **extra: object) -> None:
+    """`mentioned` is who this step pinged (staff ids, role names); `message` the one post that carried it."""
+    record(session, ticket, EventKind.NUDGED, BOT, now, step=step.key, step_kind=step.kind, notify=step.notify,
+           mentioned=[m.as_json() for m in mentions], message=message,
+           **{key: value for key, value in extra.items() if value})
 
 
 def _applies(ticket: TicketRow, step: Step) -> bool:
-    """Nudges chase unclaimed tickets; the page ladder chases a page nobody acknowledged or took."""
-    if ticket.status != TicketStatus.OPEN.value:
+    """Ladders chase a ticket nobody has answered: a claim or an acknowledged page is an answer."""
+    if ticket.status != TicketStatus.OPEN.value or ticket.category == Category.OTHER.value:
         return False
-    if step.key.split(":")[1] == "page":
-        return bool(ticket.paged) and not ticket.acknowledged_by
+    if ticket.acknowledged_by:
+        return False  # the page was acknowledged: a provider has it, nobody else is chased about it
+    if step.kind == "page":
+        return bool(ticket.paged)
     return True
+

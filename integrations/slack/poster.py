@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.cards.model import Card
+from bot.mentions import Mention
 from bot.outbox.errors import DeliveryError, permanent, transient
 from bot.ports import PostRef
 from integrations.slack.blocks import render_blocks, render_text
+from integrations.slack.mentions import with_mentions
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +54,11 @@ class SlackPoster:
             unfurl_media=False))
         return PostRef(channel=str(response["channel"]), ts=str(response["ts"]))
 
-    def post_text(self, channel: str, text: str, *, thread: PostRef | None = None) -> PostRef:
+    def post_text(self, channel: str, text: str, *, thread: PostRef | None = None,
+                  mentions: Sequence[Mention] = ()) -> PostRef:
         response = _call(lambda: self._client.chat_postMessage(
-            channel=channel, text=text, thread_ts=thread.ts if thread else None, unfurl_links=False,
-            unfurl_media=False))
+            channel=channel, text=with_mentions(text, mentions), thread_ts=thread.ts if thread else None,
+            unfurl_links=False, unfurl_media=False))
         return PostRef(channel=str(response["channel"]), ts=str(response["ts"]))
 
     def update_card(self, ref: PostRef, card: Card) -> None:
