@@ -21,7 +21,6 @@ from twilio.request_validator import RequestValidator
 from bot.cards.build import build_card
 from bot.clock import ManualClock
 from bot.config.loader import load_config
-from bot.flows.deliver import ticket_text
 from bot.match.importer import import_patients
 from bot.outbox.queue import OutboxKind
 from bot.settings import TriageSettings, TwilioSettings
@@ -122,7 +121,7 @@ def _block_kit(session: Any, config: Any, now: datetime) -> list[dict[str, Any]]
     """Every ticket's current card as the Slack renderer draws it."""
     cards = []
     for ticket in session.scalars(select(TicketRow).where(TicketRow.role.is_not(None)).order_by(TicketRow.id)):
-        card = build_card(ticket, ticket_text(ticket), config, now)
+        card = build_card(ticket, None, config, now)
         cards.append({"ticket": ticket.id, "channel": config.channels.for_role_name(ticket.role),
                       "text": render_text(card), "blocks": render_blocks(card)})
     return cards

@@ -121,6 +121,9 @@ class VipTier(Strict):
     named_human: str = Field(min_length=1, description="staff id who handles this tier personally")
 
 
+DEFAULT_TIER_NAMES = {1: "Platinum", 2: "Gold", 3: "Silver"}
+
+
 class Routing(Strict):
     min_confidence: float = Field(0.6, ge=0, le=1)
     auto_answer: tuple[Category, ...] = (Category.BOOKING, Category.FAQ)
@@ -240,6 +243,9 @@ class ClinicConfig(Strict):
     routing: Routing = Routing()
     sla_minutes: SlaMinutes = SlaMinutes()
     vip_tiers: tuple[VipTier, ...] = ()
+    tiers: dict[int, str] = Field(
+        default_factory=lambda: dict(DEFAULT_TIER_NAMES),
+        description="what staff call each patient tier (a VIP tier's own label wins)")
     escalation: Escalation = Escalation()
     oncall: OnCallRota = OnCallRota()
     digest: Digest = Digest()
@@ -284,6 +290,15 @@ class ClinicConfig(Strict):
 
     def staff_member(self, staff_id: str) -> StaffMember | None:
         return next((m for m in self.staff if m.id == staff_id), None)
+
+    def tier_name(self, tier: int | None) -> str:
+        """"Platinum", not "1": the VIP tier's label, else the clinic's name for the tier."""
+        if tier is None:
+            return ""
+        vip = self.vip_tier(tier)
+        if vip is not None and vip.label:
+            return vip.label
+        return self.tiers.get(tier) or f"Tier {tier}"
 
     def vip_tier(self, tier: int | None) -> VipTier | None:
         if tier is None:

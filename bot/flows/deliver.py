@@ -45,7 +45,7 @@ def deliveries(
         moved_to = None
         if post is not None and post.kind == "card" and not post.current and post.role != ticket.role:
             moved_to = config.channels.for_role_name(ticket.role)
-        return build_card(ticket, ticket_text(ticket), config, clock.now(), note=note or (post.note if post else ""),
+        return build_card(ticket, None, config, clock.now(), note=note or (post.note if post else ""),
                           moved_to=moved_to)
 
     def send_card(session: Session, row: OutboxRow) -> dict[str, Any]:
