@@ -1,6 +1,6 @@
 """The managers' daily digest: figures for one local day, as text and as a chart. No patient details, ever."""
 
-from bot.digest.chart import digest_chart
+from bot.digest.chart import build_figure, chart_title, digest_chart
 from bot.digest.compute import (
     AdverseEventLine,
     Breach,
@@ -20,6 +20,8 @@ from bot.digest.render import digest_text, format_duration
 __all__ = [
     "AdverseEventLine",
     "Breach",
+    "build_figure",
+    "chart_title",
     "CategoryCount",
     "ChannelCount",
     "DailyDigest",
