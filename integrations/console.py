@@ -34,10 +34,12 @@ class ConsolePoster:
     def update_card(self, ref: PostRef, card: Card) -> None:
         self.updates.append((ref.channel, render_text(card)))
 
-    def post_file(self, channel: str, filename: str, data: bytes, title: str) -> None:
+    def post_file(self, channel: str, filename: str, data: bytes, title: str, *,
+                  thread: PostRef | None = None) -> None:
         self.files.append((channel, filename, data))
+        where = f" in the thread of #{self._cards.get(thread.ts, '?')}" if thread else ""
         if self.echo:
-            print(f"[#{channel}] file {filename} ({len(data)} bytes): {title}\n", flush=True)
+            print(f"[#{channel}]{where} file {filename} ({len(data)} bytes): {title}\n", flush=True)
 
     def _post(self, channel: str, text: str) -> PostRef:
         self.posts.append((channel, text))

@@ -48,12 +48,16 @@ class StandIn:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                recorded = Recorded("POST", self.path, {k.lower(): v for k, v in self.headers.items()},
+                recorded = Recorded(self.command, self.path, {k.lower(): v for k, v in self.headers.items()},
                                     self.rfile.read(length))
                 answer = stand_in._answer(recorded)
-                payload = json.dumps(answer.body).encode() if answer.body is not None else b""
+                if isinstance(answer.body, bytes):  # a file (e.g. MMS media), sent as is
+                    payload = answer.body
+                else:
+                    payload = json.dumps(answer.body).encode() if answer.body is not None else b""
                 self.send_response(answer.status)
-                self.send_header("Content-Type", "application/json")
+                if "Content-Type" not in answer.headers:
+                    self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 for key, value in answer.headers.items():
                     self.send_header(key, value)
@@ -82,7 +86,14 @@ class StandIn:
         self._server.server_close()
 
 
+def twilio_media_bytes(path: str) -> bytes:
+    """What the stand-in serves for an MMS media URL: JPEG magic, then the path, so each file is distinct."""
+    return b"\xff\xd8\xff\xe0" + path.encode()
+
+
 def twilio_default(recorded: Recorded) -> Answer:
+    if recorded.method == "GET" and "/Media/" in recorded.path:
+        return Answer(200, twilio_media_bytes(recorded.path), {"Content-Type": "image/jpeg"})
     form = recorded.form
     return Answer(201, {"sid": f"SM{len(form.get('Body', '')):04d}{abs(hash(recorded.body)) % 10**8:08d}",
                         "status": "queued", "to": form.get("To")})

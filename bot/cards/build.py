@@ -11,6 +11,7 @@ from bot.cards.model import ActionId, Card, CardAction, CardField, CardSection, 
 from bot.config.models import ClinicConfig
 from bot.domain import Category, TicketStatus
 from bot.hours import is_open
+from bot.outbox.failures import failure_class
 from bot.humanize import humanize_minutes
 from bot.sla.business_time import open_intervals
 from bot.storage.models import TicketRow
@@ -307,7 +308,8 @@ def _notes(ticket: TicketRow, config: ClinicConfig, note: str, moved_to: str | N
         notes.append(f"➡️ Moved to #{moved_to}; work it there.")
     for event in ticket.events:
         if event.kind == EventKind.DELIVERY_FAILED and str(event.data.get("outbox_kind", "")).startswith("reply."):
-            notes.append(f"⚠️ A reply could not be delivered ({str(event.data.get('reason', ''))[:100]}).")
+            kind, reason = str(event.data.get("outbox_kind", "")), str(event.data.get("reason", ""))
+            notes.append(f"⚠️ A reply could not be delivered: {failure_class(kind, reason)}.")
     return tuple(notes)
 
 

@@ -22,6 +22,7 @@ class OutboxKind(StrEnum):
     CHAT_THREAD = "chat.thread"
     CHAT_POST = "chat.post"  # a plain post in a channel (hand-offs, digests)
     CHAT_FILE = "chat.file"  # a file after a CHAT_POST, in the channel that post landed in
+    CHAT_MEDIA = "chat.media"  # a patient's MMS photo, fetched with the vendor's auth, into a card's thread
 
 
 class OutboxStatus(StrEnum):
