@@ -23,9 +23,9 @@ from bot.digest import (
     DailyDigest,
     RoleOpen,
     StaffClaims,
+    build_figure,
     compute_digest,
     day_window,
-    build_figure,
     digest_chart,
     digest_text,
     format_duration,
@@ -365,7 +365,7 @@ def test_chart_shows_tickets_met_breached_and_acknowledgements(digest: DailyDige
     # adverse events, one bar each: #14 acknowledged in 4 min (under the 5-minute target), #15 never
     assert [t.get_text() for t in adverse.get_yticklabels()] == ["#14", "#15"]
     (bars,) = adverse.containers
-    assert [round(b.get_width(), 6) for b in bars.patches][0] == 4.0
+    assert round(bars.patches[0].get_width(), 6) == 4.0
     assert [t.get_text() for t in adverse.texts] == ["4 min", "not acknowledged"]
     green, red = (b.get_facecolor() for b in bars.patches)
     assert green != red

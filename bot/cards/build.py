@@ -11,8 +11,8 @@ from bot.cards.model import ActionId, Card, CardAction, CardField, CardSection, 
 from bot.config.models import ClinicConfig
 from bot.domain import Category, TicketStatus
 from bot.hours import is_open
-from bot.outbox.failures import failure_class
 from bot.humanize import humanize_minutes
+from bot.outbox.failures import failure_class
 from bot.sla.business_time import open_intervals
 from bot.storage.models import TicketRow
 from bot.tickets.events import EventKind

@@ -215,8 +215,8 @@ class Templates(Strict):
     booking_reply: dict[Language, str] = {
         "en": "Hi{name}! Thanks for reaching out to {clinic}. Our next openings: {slots}. "
         "Book or confirm here: {link} (or reply with the time you'd like).",
-        "es": "¡Hola{name}! Gracias por escribir a {clinic}. Próximos horarios disponibles: {slots}. "
-        "Reserve o confirme aquí: {link} (o responda con la hora que prefiera).",
+        "es": "¡Hola{name}! Gracias por escribir a {clinic}. Estos son nuestros próximos horarios disponibles: "
+        "{slots}. Puede reservar aquí: {link} (o respóndanos con el horario que prefiera).",
     }
     faq_reply: dict[Language, str] = {
         "en": "{answer} — {clinic}",
@@ -225,8 +225,8 @@ class Templates(Strict):
     after_hours_ack: dict[Language, str] = {
         "en": "Thanks for your message to {clinic}. We are closed right now; a provider will review it "
         "as soon as possible. If this is an emergency, call 911.",
-        "es": "Gracias por su mensaje a {clinic}. En este momento estamos cerrados; un proveedor lo revisará "
-        "lo antes posible. Si es una emergencia, llame al 911.",
+        "es": "Gracias por escribir a {clinic}. En este momento estamos cerrados; un profesional de la salud de "
+        "nuestro equipo leerá su mensaje lo antes posible. Si es una emergencia, llame al 911.",
     }
     staff_replies: dict[Language, dict[str, str]] = Field(
         default_factory=dict, description="named canned replies staff can pick from, per language"

@@ -20,8 +20,6 @@ from bot.digest.render import digest_text, format_duration
 __all__ = [
     "AdverseEventLine",
     "Breach",
-    "build_figure",
-    "chart_title",
     "CategoryCount",
     "ChannelCount",
     "DailyDigest",
@@ -29,6 +27,8 @@ __all__ = [
     "OpenNow",
     "RoleOpen",
     "StaffClaims",
+    "build_figure",
+    "chart_title",
     "compute_digest",
     "day_window",
     "digest_chart",
