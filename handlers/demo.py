@@ -31,7 +31,7 @@ from handlers.jobs import Jobs
 from handlers.local_server import LocalServer
 from handlers.web_form import sign
 from handlers.wiring import build_service
-from integrations.console import ConsolePoster, RecordingMessenger
+from integrations.console import ConsolePoster, DemoMedia, RecordingMessenger
 from integrations.slack.blocks import render_blocks, render_text
 
 DEMO_DAY = datetime(2026, 11, 24).date()  # a Tuesday
@@ -51,7 +51,7 @@ def run_demo(database: Path | None = None) -> int:
     sms, email = RecordingMessenger(), RecordingMessenger()
     print(f"Demo clinic: {config.clinic.name} ({config.clinic.timezone}); training the classifier…", flush=True)
     service = build_service(settings, twilio, config, clock=clock, poster=poster,
-                            messengers={OutboxKind.REPLY_SMS: sms, OutboxKind.REPLY_EMAIL: email})
+                            messengers={OutboxKind.REPLY_SMS: sms, OutboxKind.REPLY_EMAIL: email}, media=DemoMedia())
     with service.db.transaction() as session:
         import_patients(session, DEMO_DIR / "patients.csv", tz)
     messages = [json.loads(line) for line in (DEMO_DIR / "messages.jsonl").read_text("utf-8").splitlines() if line]

@@ -52,6 +52,7 @@ def build_service(
     poster: ChatPoster | None = None,
     messengers: Mapping[str, PatientMessenger] | None = None,
     classifier: Classifier | None = None,
+    media: MediaFetcher | None = None,
 ) -> Service:
     clock = clock or SystemClock()
     db = Database(settings.database_url)
@@ -65,8 +66,7 @@ def build_service(
         directory=EmbeddedDirectory,
         clock=clock,
     )
-    media: MediaFetcher | None = None
-    if twilio.account_sid and twilio.auth_token is not None:
+    if media is None and twilio.account_sid and twilio.auth_token is not None:
         media = TwilioMedia(twilio.account_sid, twilio.auth_token.get_secret_value(), twilio.api_url)
     worker = OutboxWorker(db, clock, deliveries(config, clock, messengers, poster, media=media),
                           failure_hook(config))

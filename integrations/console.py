@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 from dataclasses import dataclass, field
 
 from bot.cards.model import Card
 from bot.cards.text import render_text
-from bot.ports import PostRef
+from bot.ports import Media, PostRef
 
 
 @dataclass
@@ -46,6 +47,22 @@ class ConsolePoster:
         if self.echo:
             print(f"[#{channel}]\n{text}\n", flush=True)
         return PostRef(channel=channel, ts=f"console-{next(self._ids)}")
+
+
+# A 1x1 PNG: what the demo "downloads" for a patient's MMS photo, so the demo never goes out to Twilio.
+DEMO_PHOTO = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=")
+
+
+@dataclass
+class DemoMedia:
+    """Demo only: MMS media 'fetched' without a network, each URL asked for recorded."""
+
+    fetched: list[str] = field(default_factory=list)
+
+    def fetch(self, url: str) -> Media:
+        self.fetched.append(url)
+        return Media(data=DEMO_PHOTO, content_type="image/png")
 
 
 @dataclass

@@ -364,3 +364,23 @@ def test_no_patient_facing_spanish_text_says_proveedor() -> None:
     assert len(spanish) >= 10
     for text in spanish:
         assert "proveedor" not in text.lower(), text
+
+
+@pytest.mark.parametrize(("text", "shown", "not_shown"), [
+    ("My forehead is drooping 3 days after botox, is that normal?", ["drooping", "botox"],
+     ["after", "days", "normal"]),
+    ("me pusieron relleno el jueves y desde ayer tengo el labio hinchado y morado", ["hinchado", "morado"],
+     ["desde", "ayer", "jueves"]),
+    ("when can I work out after microneedling? no redness or anything", ["microneedling"],
+     ["redness", "after", "anything"]),
+    ("ya no tengo hinchazón pero quiero saber cuándo puedo hacer ejercicio", ["ejercicio"],
+     ["hinchazón", "pero", "quiero saber"]),
+])
+def test_cues_are_phrases_a_nurse_can_use(text: str, shown: list[str], not_shown: list[str]) -> None:
+    from bot.classify.model import default_model
+
+    [cues] = [r for r in default_model().classify(text).reasons if r.startswith("cues: ")]
+    for phrase in shown:
+        assert f"“{phrase}”" in cues, cues
+    for phrase in not_shown:
+        assert f"“{phrase}”" not in cues, cues

@@ -21,11 +21,12 @@ NOT_FOR_A_NURSE = STOPWORDS | frozenset(
     still while already yet again ever normal ok okay really very super bit little lot more most first last next
     these those into out up down over about around been being am should could would may might must even only
     well back think thought sure wondering wonder maybe noticed notice started start feel feels felt look looks
-    seems getting gets go going went make made said say way thing things time times
+    seems getting gets go going went make made said say way thing things time times theres there's anything
+    something everything nothing long wait all plan
     desde después despues antes ayer hoy mañana manana días dias día dia semana semanas horas hora ahora todavía
     todavia aún aun mientras ya muy mucho poco puedo puede pueden debo debe tengo tiene tuve estoy esta están
     estan son fue era ser estar hace hacer sigue sigo pusieron puse te nos les unos unas sus tu noté note empezó
-    empezo normalmente siento
+    empezo normalmente siento pero quiero saber algo nada todo
     """.split()
 )
 CLINICAL_CATEGORIES = frozenset({Category.ADVERSE_EVENT, Category.CLINICAL})
@@ -59,6 +60,8 @@ def card_cues(text: str, category: Category, model_words: Iterable[str], limit: 
         cue = content_cue(word)
         if cue is None:
             continue
+        if _SYMPTOM.fullmatch(cue) and category in CLINICAL_CATEGORIES and cue not in symptoms:
+            continue  # a symptom the patient denies ("no redness") or says is gone is no cue
         tokens = set(cue.split())
         overlapping = [i for i, existing in enumerate(chosen) if tokens & set(existing.split())]
         if not overlapping:
