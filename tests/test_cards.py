@@ -173,7 +173,7 @@ def test_a_photo_goes_into_the_cards_thread_and_a_photo_only_follow_up_is_not_bl
     slack_clinic.sms(first, sender=sender, extra=media((one, "image/jpeg")))
     slack_clinic.deliver()
     card = the_card(slack_clinic, "clinical")
-    assert "📷 1 photo from the patient, in this card's thread" in body(card)
+    assert "📷 1 photo from the patient, in the thread of the card in #clinical" in body(card)
     [photo] = _photo_files(slack_clinic, "clinical", card["ts"])
     assert photo["title"] == "Photo 1 from the patient (ticket #1)" and photo["name"] == "ticket-1-photo-1.jpg"
     assert slack_clinic.slack.uploads[photo["id"]] == twilio_media_bytes("/2010-04-01/Accounts/ACtest/Messages/"
@@ -193,7 +193,7 @@ def test_a_photo_goes_into_the_cards_thread_and_a_photo_only_follow_up_is_not_bl
     card = the_card(slack_clinic, "clinical")
     quote = body(card)[0]
     assert quote.endswith("> 📷 Photo (in the thread)")  # not a blank quote
-    assert "📷 2 photos from the patient, in this card's thread" in body(card)
+    assert "📷 2 photos from the patient, in the thread of the card in #clinical" in body(card)
     files = _photo_files(slack_clinic, "clinical", card["ts"])
     assert [f["name"] for f in files] == ["ticket-1-photo-1.jpg", "ticket-1-photo-2.jpg"]  # as Twilio served them
     slack_clinic.deliver()

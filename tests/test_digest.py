@@ -366,7 +366,7 @@ def test_chart_shows_tickets_met_breached_and_acknowledgements(digest: DailyDige
     assert [t.get_text() for t in adverse.get_yticklabels()] == ["#14", "#15"]
     (bars,) = adverse.containers
     assert round(bars.patches[0].get_width(), 6) == 4.0
-    assert [t.get_text() for t in adverse.texts] == ["4 min", "not acknowledged"]
+    assert [t.get_text() for t in adverse.texts] == ["4 min", "not acknowledged", "target 5 min"]
     green, red = (b.get_facecolor() for b in bars.patches)
     assert green != red
     assert adverse.get_title() == "Adverse events (2): time to acknowledge"
@@ -414,5 +414,5 @@ def test_unanswered_tickets_past_due_are_breached_not_left_out(tmp_path: Path, c
     assert _bars(volume) == {
         "tickets": [2, 0, 1, 6, 0, 0], "met": [0, 0, 0, 4, 0, 0], "breached": [2, 0, 0, 2, 0, 0],
     }
-    assert [t.get_text() for t in adverse.texts] == ["not acknowledged", "8 min"]
+    assert [t.get_text() for t in adverse.texts] == ["not acknowledged", "8 min", "target 5 min"]
     assert build_figure(got).get_suptitle() == "Test Clinic · Triage digest · Tue 10 Mar 2026"

@@ -190,17 +190,15 @@ def card_sections(ticket: TicketRow, config: ClinicConfig, message: str | None,
         sections.extend(take(keys) for keys in _LEAD_FACTS["clinical"])
         photos = photo_count(ticket)
         if photos and config.privacy.card_detail != "none":
+            # The same card goes to the on-call provider's DM: say where the photos are, not "here".
+            channel = config.channels.for_role_name(ticket.role)
             sections.append(CardSection(SectionKind.LINE, text=f"📷 {photos} photo{'' if photos == 1 else 's'} "
-                                        "from the patient, in this card's thread"))
+                                        f"from the patient, in the thread of the card in #{channel}"))
     else:
         sections.extend(take(keys) for keys in _LEAD_FACTS[layout])
         sections.append(words)
     sections.append(take(_REST))
     return tuple(s for s in sections if s is not None)
-
-
-def patient_fields(ticket: TicketRow, config: ClinicConfig) -> tuple[CardField, ...]:
-    return tuple(patient_facts(ticket, config).values())
 
 
 def _local_date(value: str | None) -> str:

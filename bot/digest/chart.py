@@ -63,15 +63,15 @@ def build_figure(digest: DailyDigest) -> Figure:
     bars = adverse.barh(list(range(len(events))), lengths, color=colours)
     adverse.bar_label(bars, [humanize_duration(e.time_to_acknowledge) if e.time_to_acknowledge is not None
                              else NOT_ACKNOWLEDGED for e in events], padding=2, fontsize=8)
-    adverse.axvline(target, color="#333333", linestyle="--", linewidth=1, label=f"target {target} min")
+    adverse.axvline(target, color="#333333", linestyle="--", linewidth=1)
+    adverse.annotate(f"target {target} min", xy=(target, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -10),
+                     textcoords="offset points", fontsize=7)
     adverse.set_yticks(list(range(len(events))), names, fontsize=8)
     adverse.invert_yaxis()
     adverse.set_xlim(0, longest * 1.6)
     adverse.set_xlabel("minutes from the page to acknowledgement", fontsize=8)
     adverse.set_title(f"Adverse events ({len(events)}): time to acknowledge", fontsize=10)
-    if events:
-        adverse.legend(fontsize=8, loc="lower right", frameon=False)
-    else:
+    if not events:
         adverse.text(0.5, 0.5, "no adverse events", ha="center", va="center", transform=adverse.transAxes)
 
     fig.suptitle(chart_title(digest), fontsize=11)
