@@ -384,3 +384,20 @@ def test_cues_are_phrases_a_nurse_can_use(text: str, shown: list[str], not_shown
         assert f"“{phrase}”" in cues, cues
     for phrase in not_shown:
         assert f"“{phrase}”" not in cues, cues
+
+
+def test_a_photo_twilio_will_not_hand_over_is_noted_without_its_text(slack_clinic: SlackClinic) -> None:
+    from tests.standins import Answer
+
+    slack_clinic.twilio.script.append(Answer(404, {"code": 20404, "message": "Media ME1 for +12125550101 not found"}))
+    slack_clinic.sms("mi labio está así desde ayer, me duele", sender="+12125550103",
+                     extra=media((f"{MEDIA_BASE}/MM1/Media/ME1", "image/jpeg")))
+    slack_clinic.deliver()
+    slack_clinic.deliver()
+    card = json.dumps(the_card(slack_clinic, "clinical")["blocks"], ensure_ascii=False)
+    assert "⚠️ A photo from the patient could not be shown: the photo transfer refused it." in card
+    [alert] = slack_clinic.slack.messages("managers")
+    assert alert["text"] == ("⚠️ Delivery failed: chat.media for ticket #1 after 1 try: "
+                             "the photo transfer refused it.")
+    assert "20404" not in card + alert["text"] and "5550101" not in card + alert["text"]
+    assert slack_clinic.slack.files == {}

@@ -13,6 +13,7 @@ from bot.domain import Category, TicketStatus
 from bot.hours import is_open
 from bot.humanize import humanize_minutes
 from bot.outbox.failures import failure_class
+from bot.outbox.queue import OutboxKind
 from bot.sla.business_time import open_intervals
 from bot.storage.models import TicketRow
 from bot.tickets.events import EventKind
@@ -308,6 +309,9 @@ def _notes(ticket: TicketRow, config: ClinicConfig, note: str, moved_to: str | N
         if event.kind == EventKind.DELIVERY_FAILED and str(event.data.get("outbox_kind", "")).startswith("reply."):
             kind, reason = str(event.data.get("outbox_kind", "")), str(event.data.get("reason", ""))
             notes.append(f"⚠️ A reply could not be delivered: {failure_class(kind, reason)}.")
+        elif event.kind == EventKind.DELIVERY_FAILED and event.data.get("outbox_kind") == OutboxKind.CHAT_MEDIA:
+            reason = str(event.data.get("reason", ""))
+            notes.append(f"⚠️ A photo from the patient could not be shown: {failure_class('chat.media', reason)}.")
     return tuple(notes)
 
 

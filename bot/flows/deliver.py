@@ -202,6 +202,8 @@ def failure_hook(config: ClinicConfig) -> Callable[[Session, OutboxRow, datetime
         enqueue(session, OutboxKind.CHAT_ALERT, config.channels.managers, now, ticket_id=row.ticket_id,
                 payload={"text": f"⚠️ Delivery failed: {row.kind}{number} after {row.attempts} "
                          f"{'try' if row.attempts == 1 else 'tries'}: {failure_class(row.kind, row.last_error)}."})
+        if ticket is not None and row.kind == OutboxKind.CHAT_MEDIA:
+            refresh_cards(session, ticket, now)  # the card says a photo is missing, so nobody assumes there is none
         if ticket is None or not row.kind.startswith("reply."):
             return
         if ticket.status == TicketStatus.AUTO_RESOLVED.value:
