@@ -375,6 +375,9 @@ def test_no_patient_facing_spanish_text_says_proveedor() -> None:
      ["redness", "after", "anything"]),
     ("ya no tengo hinchazón pero quiero saber cuándo puedo hacer ejercicio", ["ejercicio"],
      ["hinchazón", "pero", "quiero saber"]),
+    # shown as the patient wrote them, accents included
+    ("hola! necesito cambiar mi cita de láser para la próxima semana por favor", ["láser", "próxima"],
+     ["laser", "proxima", "semana"]),
 ])
 def test_cues_are_phrases_a_nurse_can_use(text: str, shown: list[str], not_shown: list[str]) -> None:
     from bot.classify.model import default_model

@@ -8,6 +8,8 @@ function words stripped off, each idea once.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterable
 
 from bot.classify.safety import _SYMPTOM, _mention_is_current, fold
@@ -30,6 +32,17 @@ NOT_FOR_A_NURSE = STOPWORDS | frozenset(
     """.split()
 )
 CLINICAL_CATEGORIES = frozenset({Category.ADVERSE_EVENT, Category.CLINICAL})
+_WORD = re.compile(r"\w+")
+
+
+def _unaccented(word: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
+
+
+def _as_written(cue: str, folded: str) -> str:
+    """The model's words are accent-stripped ("proxima"); show them as the patient wrote them ("próxima")."""
+    spelled = {_unaccented(w): w for w in _WORD.findall(folded)}
+    return " ".join(spelled.get(token, token) for token in cue.split())
 
 
 def symptom_phrases(text: str) -> list[str]:
@@ -54,12 +67,14 @@ def content_cue(ngram: str) -> str | None:
 
 
 def card_cues(text: str, category: Category, model_words: Iterable[str], limit: int = 4) -> tuple[str, ...]:
+    folded = fold(text)
     symptoms = symptom_phrases(text) if category in CLINICAL_CATEGORIES else []
     chosen: list[str] = list(symptoms)
     for word in model_words:
         cue = content_cue(word)
         if cue is None:
             continue
+        cue = _as_written(cue, folded)
         if _SYMPTOM.fullmatch(cue) and category in CLINICAL_CATEGORIES and cue not in symptoms:
             continue  # a symptom the patient denies ("no redness") or says is gone is no cue
         tokens = set(cue.split())
