@@ -82,7 +82,8 @@ def test_an_adverse_event_card_leads_with_the_words_then_the_callback(
     assert index_of(lines, "Lifetime value") > index_of(lines, "Call back") > index_of(lines, text[:10])
     # cues a nurse can use: the symptom, not "since", "after", "days", "desde"
     cues = why(card)
-    assert f"“{symptom}”" in cues
+    assert cues.startswith(f"Why: “{symptom}”")  # the words, not the classifier's arithmetic
+    assert "likelihood" not in cues and "cues:" not in cues
     for filler in ("“since”", "“after”", "“days”", "“desde”", "“since the”"):
         assert filler not in cues
     # the push text still carries nothing about the patient
@@ -364,6 +365,20 @@ def test_no_patient_facing_spanish_text_says_proveedor() -> None:
     assert len(spanish) >= 10
     for text in spanish:
         assert "proveedor" not in text.lower(), text
+
+
+def test_safety_reasons_read_as_words_on_the_card() -> None:
+    from bot.cards.build import card_reasons
+
+    assert card_reasons([
+        "cues: “swollen”, “filler”", "safety: current symptom reported ('swelling')",
+        "safety: adverse-event likelihood 0.34 ≥ 0.22", "safety: medical likelihood 0.41 ≥ 0.3",
+        "safety: provider question ('antibiotics'), medical likelihood 0.12", "something new",
+    ]) == (
+        "“swollen”, “filler”", "reports a current symptom (“swelling”)",
+        "paged to be safe: it may be an adverse event", "sent to clinical to be safe: it may be a medical question",
+        "a question for a provider (“antibiotics”)", "something new",
+    )
 
 
 @pytest.mark.parametrize(("text", "shown", "not_shown"), [

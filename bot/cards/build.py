@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from datetime import datetime
 
 from bot.cards.model import ActionId, Card, CardAction, CardField
@@ -33,6 +35,28 @@ def notification_text(ticket: TicketRow) -> str:
     """What a phone shows on the lock screen: category and number only."""
     label = BADGES.get(ticket.category, ticket.category).split(" ", 1)[1]
     return f"{label} ticket #{ticket.id}"
+
+
+# The classifier's reasons as the audit log keeps them, and how a nurse reads them on the card. A reason not
+# listed here is shown as it is.
+_REASON_WORDS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^cues: (.+)$"), r"\1"),
+    (re.compile(r"^safety: current symptom reported \('(.+)'\)$"), r"reports a current symptom (“\1”)"),
+    (re.compile(r"^safety: adverse-event likelihood .*$"), "paged to be safe: it may be an adverse event"),
+    (re.compile(r"^safety: medical likelihood .*$"), "sent to clinical to be safe: it may be a medical question"),
+    (re.compile(r"^safety: provider question \('(.+)'\).*$"), r"a question for a provider (“\1”)"),
+)
+
+
+def card_reasons(reasons: Iterable[str]) -> tuple[str, ...]:
+    shown = []
+    for reason in reasons:
+        for pattern, words in _REASON_WORDS:
+            if pattern.match(reason):
+                reason = pattern.sub(words, reason)
+                break
+        shown.append(reason)
+    return tuple(shown)
 
 
 def _clock_time(when: datetime | None, config: ClinicConfig) -> str:
@@ -164,7 +188,7 @@ def build_card(ticket: TicketRow, message_text: str | None, config: ClinicConfig
         urgency=ticket.urgency,
         patient=tuple(facts.values()),
         message=message,
-        reasons=tuple(ticket.reasons or ()),
+        reasons=card_reasons(ticket.reasons or ()),
         context=tuple(context),
         status=status_text(ticket, config),
         actions=() if moved_to else _actions(ticket, config),
