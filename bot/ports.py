@@ -40,4 +40,17 @@ class ChatPoster(Protocol):
 
     def update_card(self, ref: PostRef, card: Card) -> None: ...
 
-    def post_file(self, channel: str, filename: str, data: bytes, title: str) -> None: ...
+    def post_file(self, channel: str, filename: str, data: bytes, title: str, *,
+                  thread: PostRef | None = None) -> None: ...
+
+
+@dataclass(frozen=True)
+class Media:
+    data: bytes
+    content_type: str
+
+
+class MediaFetcher(Protocol):
+    """Downloads a file a patient sent (an MMS photo) with the vendor's credentials: never a public link."""
+
+    def fetch(self, url: str) -> Media: ...

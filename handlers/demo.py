@@ -21,7 +21,6 @@ from twilio.request_validator import RequestValidator
 from bot.cards.build import build_card
 from bot.clock import ManualClock
 from bot.config.loader import load_config
-from bot.flows.deliver import ticket_text
 from bot.match.importer import import_patients
 from bot.outbox.queue import OutboxKind
 from bot.settings import TriageSettings, TwilioSettings
@@ -32,7 +31,7 @@ from handlers.jobs import Jobs
 from handlers.local_server import LocalServer
 from handlers.web_form import sign
 from handlers.wiring import build_service
-from integrations.console import ConsolePoster, RecordingCaller, RecordingMessenger
+from integrations.console import ConsolePoster, DemoMedia, RecordingCaller, RecordingMessenger
 from integrations.slack.blocks import render_blocks, render_text
 
 DEMO_DAY = datetime(2026, 11, 24).date()  # a Tuesday
@@ -52,7 +51,8 @@ def run_demo(database: Path | None = None) -> int:
     sms, email, calls = RecordingMessenger(), RecordingMessenger(), RecordingCaller()
     print(f"Demo clinic: {config.clinic.name} ({config.clinic.timezone}); training the classifier…", flush=True)
     service = build_service(settings, twilio, config, clock=clock, poster=poster,
-                            messengers={OutboxKind.REPLY_SMS: sms, OutboxKind.REPLY_EMAIL: email}, caller=calls)
+                            messengers={OutboxKind.REPLY_SMS: sms, OutboxKind.REPLY_EMAIL: email}, caller=calls,
+                            media=DemoMedia())
     with service.db.transaction() as session:
         import_patients(session, DEMO_DIR / "patients.csv", tz)
     messages = [json.loads(line) for line in (DEMO_DIR / "messages.jsonl").read_text("utf-8").splitlines() if line]
@@ -122,7 +122,7 @@ def _block_kit(session: Any, config: Any, now: datetime) -> list[dict[str, Any]]
     """Every ticket's current card as the Slack renderer draws it."""
     cards = []
     for ticket in session.scalars(select(TicketRow).where(TicketRow.role.is_not(None)).order_by(TicketRow.id)):
-        card = build_card(ticket, ticket_text(ticket), config, now)
+        card = build_card(ticket, None, config, now)
         cards.append({"ticket": ticket.id, "channel": config.channels.for_role_name(ticket.role),
                       "text": render_text(card), "blocks": render_blocks(card)})
     return cards

@@ -53,20 +53,26 @@ async def parse(service: Service, request: Request) -> InboundMessage:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "body"
         raise Rejected(422, f"{field}: {first['msg']}") from None
+    if not form.email and not form.phone:
+        raise Rejected(422, "give an email or a phone number so the clinic can answer")
     try:
-        if form.email:
-            sender = normalize_email(form.email)
-        elif form.phone:
-            sender = normalize_phone(form.phone)
-        else:
-            raise Rejected(422, "give an email or a phone number so the clinic can answer")
+        email = normalize_email(form.email) if form.email else ""
     except InvalidAddress as exc:
-        raise Rejected(422, f"{'email' if form.email else 'phone'}: {exc}") from None
+        raise Rejected(422, f"email: {exc}") from None
+    try:
+        phone = normalize_phone(form.phone) if form.phone else ""
+    except InvalidAddress as exc:
+        if not email:
+            raise Rejected(422, f"phone: {exc}") from None
+        phone = form.phone  # the reply goes by email; the number is kept as typed for staff to read
+    sender = email or phone  # the reply goes by email when one is given
     return InboundMessage(
         channel=Channel.WEB,
         provider_message_id=form.id,
         sender=sender,
         sender_name=form.name,
+        sender_phone=phone,
+        sender_email=email,
         body=form.message,
         received_at=service.clock.now(),
     )

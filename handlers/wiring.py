@@ -14,13 +14,14 @@ from bot.flows.triage import Triage
 from bot.match.directory import EmbeddedDirectory
 from bot.outbox.queue import OutboxKind
 from bot.outbox.worker import OutboxWorker
-from bot.ports import ChatPoster, PatientMessenger, PhoneCaller
+from bot.ports import ChatPoster, MediaFetcher, PatientMessenger, PhoneCaller
 from bot.respond.answers import AnswerBook
 from bot.settings import TriageSettings, TwilioSettings
 from bot.storage.db import Database
 from handlers.service import Service
 from integrations.console import ConsolePoster
 from integrations.email_smtp import SmtpEmail, SmtpSettings
+from integrations.twilio_media import TwilioMedia
 from integrations.twilio_sms import TwilioSms
 from integrations.twilio_voice import TwilioVoice
 
@@ -61,6 +62,7 @@ def build_service(
     messengers: Mapping[str, PatientMessenger] | None = None,
     classifier: Classifier | None = None,
     caller: PhoneCaller | None = None,
+    media: MediaFetcher | None = None,
 ) -> Service:
     """With `messengers` given (tests, the demo), calls go only to the `caller` given too: never to real Twilio."""
     clock = clock or SystemClock()
@@ -76,5 +78,8 @@ def build_service(
         directory=EmbeddedDirectory,
         clock=clock,
     )
-    worker = OutboxWorker(db, clock, deliveries(config, clock, messengers, poster, caller), failure_hook(config))
+    if media is None and twilio.account_sid and twilio.auth_token is not None:
+        media = TwilioMedia(twilio.account_sid, twilio.auth_token.get_secret_value(), twilio.api_url)
+    worker = OutboxWorker(db, clock, deliveries(config, clock, messengers, poster, caller, media=media),
+                          failure_hook(config))
     return Service(settings=settings, twilio=twilio, config=config, db=db, clock=clock, triage=triage, outbox=worker)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 from bot.cards.model import Card
 from bot.cards.text import render_text
 from bot.mentions import Mention, MentionKind
-from bot.ports import PostRef
+from bot.ports import Media, PostRef
 
 
 @dataclass
@@ -39,10 +40,12 @@ class ConsolePoster:
     def update_card(self, ref: PostRef, card: Card) -> None:
         self.updates.append((ref.channel, render_text(card)))
 
-    def post_file(self, channel: str, filename: str, data: bytes, title: str) -> None:
+    def post_file(self, channel: str, filename: str, data: bytes, title: str, *,
+                  thread: PostRef | None = None) -> None:
         self.files.append((channel, filename, data))
+        where = f" in the thread of #{self._cards.get(thread.ts, '?')}" if thread else ""
         if self.echo:
-            print(f"[#{channel}] file {filename} ({len(data)} bytes): {title}\n", flush=True)
+            print(f"[#{channel}]{where} file {filename} ({len(data)} bytes): {title}\n", flush=True)
 
     def _post(self, channel: str, text: str) -> PostRef:
         self.posts.append((channel, text))
@@ -56,6 +59,22 @@ def _console_mention(mention: Mention) -> str:
     if mention.kind is MentionKind.USER:
         return f"<@{mention.id}>"
     return f"<@group:{mention.id}>" if mention.kind is MentionKind.GROUP else "<@here>"
+
+
+# A 1x1 PNG: what the demo "downloads" for a patient's MMS photo, so the demo never goes out to Twilio.
+DEMO_PHOTO = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=")
+
+
+@dataclass
+class DemoMedia:
+    """Demo only: MMS media 'fetched' without a network, each URL asked for recorded."""
+
+    fetched: list[str] = field(default_factory=list)
+
+    def fetch(self, url: str) -> Media:
+        self.fetched.append(url)
+        return Media(data=DEMO_PHOTO, content_type="image/png")
 
 
 @dataclass

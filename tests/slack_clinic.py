@@ -67,10 +67,10 @@ class SlackClinic:
     _sids: int = 0
 
     # --- patients write in -------------------------------------------------------------------------
-    def sms(self, body: str, sender: str = "+12125550199") -> None:
+    def sms(self, body: str, sender: str = "+12125550199", *, extra: dict[str, str] | None = None) -> None:
         self._sids += 1
         form = {"MessageSid": f"SMs{self._sids:04d}", "From": sender, "To": CLINIC_NUMBER, "Body": body,
-                "NumMedia": "0"}
+                "NumMedia": "0", **(extra or {})}
         signature = RequestValidator(TWILIO_TOKEN).compute_signature(f"{self.url}/inbound/sms", form)
         response = self.http.post("/inbound/sms", data=form, headers={"X-Twilio-Signature": signature})
         assert response.status_code == 200, response.text

@@ -259,7 +259,19 @@ class SlackStandIn:
         for item in listed:
             if item.get("id") in self.files:
                 self.files[item["id"]].update({"title": item.get("title"), "channel": args.get("channel_id"),
-                                               "comment": args.get("initial_comment"), "shared": True})
+                                               "comment": args.get("initial_comment"), "shared": True,
+                                               "thread_ts": args.get("thread_ts")})
+                channel, thread_ts = str(args.get("channel_id") or ""), args.get("thread_ts")
+                parent = self._by_ts.get((channel, str(thread_ts))) if thread_ts else None
+                if thread_ts and parent is None:
+                    return {"ok": False, "error": "invalid_thread_ts"}
+                if parent is not None:  # Slack shows the upload as a reply in that thread
+                    reply = {"type": "message", "subtype": "file_share", "user": BOT_USER_ID, "text": "",
+                             "files": [{"id": item["id"], "title": item.get("title")}], "ts": self._next_ts(),
+                             "channel": channel, "thread_ts": parent["ts"]}
+                    parent["replies"].append(reply)
+                    parent["reply_count"] = len(parent["replies"])
+                    self._by_ts[(channel, reply["ts"])] = reply
         return {"ok": True, "files": [self.files.get(item.get("id"), {}) for item in listed]}
 
     def _m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -41,6 +41,7 @@ class StandIn:
     def __init__(self, default: Callable[[Recorded], Answer]) -> None:
         self.requests: list[Recorded] = []
         self.script: deque[Answer] = deque()
+        self.by_path: dict[str, deque[Answer]] = {}  # scripted answers for requests whose path contains the key
         self._default = default
         self._lock = threading.Lock()
         stand_in = self
@@ -48,12 +49,16 @@ class StandIn:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                recorded = Recorded("POST", self.path, {k.lower(): v for k, v in self.headers.items()},
+                recorded = Recorded(self.command, self.path, {k.lower(): v for k, v in self.headers.items()},
                                     self.rfile.read(length))
                 answer = stand_in._answer(recorded)
-                payload = json.dumps(answer.body).encode() if answer.body is not None else b""
+                if isinstance(answer.body, bytes):  # a file (e.g. MMS media), sent as is
+                    payload = answer.body
+                else:
+                    payload = json.dumps(answer.body).encode() if answer.body is not None else b""
                 self.send_response(answer.status)
-                self.send_header("Content-Type", "application/json")
+                if "Content-Type" not in answer.headers:
+                    self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 for key, value in answer.headers.items():
                     self.send_header(key, value)
@@ -73,6 +78,9 @@ class StandIn:
     def _answer(self, recorded: Recorded) -> Answer:
         with self._lock:
             self.requests.append(recorded)
+            for fragment, answers in self.by_path.items():
+                if fragment in recorded.path and answers:
+                    return answers.popleft()
             if self.script:
                 return self.script.popleft()
         return self._default(recorded)
@@ -82,8 +90,15 @@ class StandIn:
         self._server.server_close()
 
 
+def twilio_media_bytes(path: str) -> bytes:
+    """What the stand-in serves for an MMS media URL: JPEG magic, then the path, so each file is distinct."""
+    return b"\xff\xd8\xff\xe0" + path.encode()
+
+
 def twilio_default(recorded: Recorded) -> Answer:
     """Twilio's Messages and Calls APIs: a 201 with a new sid (SM… for a message, CA… for a call)."""
+    if recorded.method == "GET" and "/Media/" in recorded.path:
+        return Answer(200, twilio_media_bytes(recorded.path), {"Content-Type": "image/jpeg"})
     form = recorded.form
     if recorded.path.endswith("/Calls.json"):
         return Answer(201, {"sid": f"CA{abs(hash(recorded.body)) % 10**12:012d}", "status": "queued",

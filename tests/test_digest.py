@@ -23,6 +23,7 @@ from bot.digest import (
     DailyDigest,
     RoleOpen,
     StaffClaims,
+    build_figure,
     compute_digest,
     day_window,
     digest_chart,
@@ -31,6 +32,7 @@ from bot.digest import (
     nearest_rank,
 )
 from bot.domain import Category
+from bot.humanize import humanize_minutes
 from bot.storage.db import Database
 from bot.storage.models import InboundMessageRow, TicketEventRow, TicketRow
 
@@ -223,6 +225,13 @@ def test_auto_resolved_share(digest: DailyDigest) -> None:
 def test_first_response_per_category(digest: DailyDigest) -> None:
     got = {r.category.value: (r.tickets, r.responded, r.median, r.p90, r.target_minutes, r.met)
            for r in digest.first_response}
+    # met and breached by the same rule as the breach list (the due time); an unanswered ticket past due is
+    # breached, one not yet due is waiting, one with no due time is neither (ticket 17)
+    assert {r.category.value: (r.met, r.breached, r.waiting) for r in digest.first_response} == {
+        "adverse_event": (1, 1, 0), "clinical": (2, 1, 0), "billing": (1, 1, 0), "booking": (3, 1, 0),
+        "faq": (1, 0, 0), "other": (0, 0, 1),
+    }
+    assert sum(r.breached for r in digest.first_response) == digest.breach_count
     assert [r.category for r in digest.first_response] == list(Category)
     assert got == {
         # [4 m] (acknowledged beats the later claim); the unacknowledged page has none
@@ -281,14 +290,18 @@ def test_text(digest: DailyDigest, config: ClinicConfig) -> None:
     assert "*Volume:* 14 tickets · auto-resolved 29% (4)" in lines
     assert "> Adverse event 2 · Clinical 3 · Billing 2 · Booking 4 · FAQ 2 · Other 1" in lines
     assert "> SMS 6 · Email 3 · Web 3 · DM 2" in lines
-    assert "• Clinical: 6m / 15m · target 10m · 2/3" in lines
-    assert "• Booking: 3m / 8m · target 5m · 3/4" in lines
-    assert "• FAQ: <1m / <1m · target 5m · 1/1" in lines
-    assert "• Other: no response yet · target 4h 00m · 1 ticket" in lines
-    assert ("*SLA breaches:* 4 — #7 booking (3m late), #10 billing (no response, 12h 30m late), "
-            "#12 clinical (5m late), #15 adverse event (no response, 7h 55m late)") in lines
-    assert "*Open & unclaimed now:* 6 (front desk 3, billing 2, clinical 1) · oldest #1, 27h 00m" in lines
-    assert "*Adverse events:* 2 — #14 acknowledged in 4m by Dr. Lee; #15 *not acknowledged*" in lines
+    # The old "Booking 3/4" counted only answered tickets as the denominator; now every ticket is counted,
+    # met and breached by the due time, and durations read as words ("12 h 30 min", not "12h 30m").
+    assert "• Adverse event: 2 tickets · 1 met · 1 breached · 4 min / 4 min (target 5 min)" in lines
+    assert "• Clinical: 3 tickets · 2 met · 1 breached · 6 min / 15 min (target 10 min)" in lines
+    assert "• Billing: 2 tickets · 1 met · 1 breached · 20 min / 20 min (target 30 min)" in lines
+    assert "• Booking: 4 tickets · 3 met · 1 breached · 3 min / 8 min (target 5 min)" in lines
+    assert "• FAQ: 2 tickets · 1 met · 0 breached · under 1 min / under 1 min (target 5 min)" in lines
+    assert "• Other: 1 ticket · 0 met · 0 breached · 1 not yet due · no response yet (target 4 h)" in lines
+    assert ("*SLA breaches:* 4 — #7 booking (3 min late), #10 billing (no response, 12 h 30 min late), "
+            "#12 clinical (5 min late), #15 adverse event (no response, 7 h 55 min late)") in lines
+    assert "*Open & unclaimed now:* 6 (front desk 3, billing 2, clinical 1) · oldest #1, 27 h" in lines
+    assert "*Adverse events:* 2 — #14 acknowledged in 4 min by Dr. Lee; #15 *not acknowledged*" in lines
     assert "*Claims:* Dr. Lee 2 · Jess 2 · Nurse Kim 2 · UTEMP 1" in lines
 
 
@@ -329,5 +342,77 @@ def test_nearest_rank_and_durations() -> None:
     assert nearest_rank(range(1, 11), 0.9) == 9
     assert nearest_rank(range(1, 12), 0.9) == 10
     assert [format_duration(d) for d in (m(0), timedelta(seconds=59), m(4), m(4.5), m(59), m(65), m(600))] == [
-        "0m", "<1m", "4m", "5m", "59m", "1h 05m", "10h 00m",
+        "0 min", "under 1 min", "4 min", "5 min", "59 min", "1 h 5 min", "10 h",
     ]
+    assert [humanize_minutes(x) for x in (708, 108, 60, 1620, 59.5, 0.2)] == [
+        "11 h 48 min", "1 h 48 min", "1 h", "27 h", "1 h", "under 1 min",
+    ]
+
+
+def _bars(axes: Any) -> dict[str, list[float]]:
+    return {c.get_label(): [round(b.get_height(), 6) for b in c.patches] for c in axes.containers}
+
+
+def test_chart_shows_tickets_met_breached_and_acknowledgements(digest: DailyDigest) -> None:
+    fig = build_figure(digest)
+    assert fig.get_suptitle() == "Test Clinic · Triage digest · Tue 3 Mar 2026"
+    volume, adverse = fig.axes[:2]
+    assert [t.get_text() for t in volume.get_xticklabels()] == ["Adverse", "Clinical", "Billing", "Booking", "FAQ",
+                                                                 "Other"]
+    assert _bars(volume) == {
+        "tickets": [2, 3, 2, 4, 2, 1], "met": [1, 2, 1, 3, 1, 0], "breached": [1, 1, 1, 1, 0, 0],
+    }
+    # adverse events, one bar each: #14 acknowledged in 4 min (under the 5-minute target), #15 never
+    assert [t.get_text() for t in adverse.get_yticklabels()] == ["#14", "#15"]
+    (bars,) = adverse.containers
+    assert round(bars.patches[0].get_width(), 6) == 4.0
+    assert [t.get_text() for t in adverse.texts] == ["4 min", "not acknowledged", "target 5 min"]
+    green, red = (b.get_facecolor() for b in bars.patches)
+    assert green != red
+    assert adverse.get_title() == "Adverse events (2): time to acknowledge"
+
+
+BOOKING_DAY = date(2026, 3, 10)  # a Tuesday; EDT from the 8th, UTC-4
+
+
+def test_unanswered_tickets_past_due_are_breached_not_left_out(tmp_path: Path, config: ClinicConfig) -> None:
+    """The seen digest: "Booking 4/4 met" beside two booking tickets listed as breached."""
+    db = Database(f"sqlite:///{tmp_path / 'b.db'}")
+    specs = [  # (id, created minute past 10:00, response minute or None, category)
+        (1, 0, 2, "booking"), (2, 10, 13, "booking"), (3, 20, 21, "booking"), (4, 30, 35, "booking"),
+        (5, 40, None, "booking"), (6, 50, None, "booking"),
+        (7, 0, None, "adverse_event"), (8, 5, 13, "adverse_event"),  # 8 acknowledged after 8 min: late
+        (9, 59, None, "billing"),  # due 10:59 + 30 = 11:29, "now" is 11:00: not yet due
+    ]
+    with db.transaction() as session:
+        for ticket_id, created, answered, category in specs:
+            at = datetime(2026, 3, 10, 10, created, tzinfo=TZ)
+            target = {"booking": 5, "adverse_event": 5, "billing": 30}[category]
+            ticket = TicketRow(id=ticket_id, status="open" if answered is None else "claimed", category=category,
+                               urgency=Category(category).urgency.value, confidence=0.9, reasons=[],
+                               channel="sms", sender="+12125550101", role="front_desk", created_at=at,
+                               updated_at=at, due_at=at + m(target))
+            if category == "adverse_event" and answered is not None:
+                ticket.acknowledged_at, ticket.acknowledged_by = at + m(answered - created), "UDRLEE"
+            session.add(ticket)
+            session.flush()
+            if answered is not None:
+                kind = "acknowledged" if category == "adverse_event" else "claimed"
+                session.add(TicketEventRow(ticket_id=ticket_id, kind=kind, actor="UJESS",
+                                           at=datetime(2026, 3, 10, 10, answered, tzinfo=TZ), data={}))
+    with db.session() as session:
+        got = compute_digest(session, config, BOOKING_DAY, datetime(2026, 3, 10, 11, 0, tzinfo=TZ))
+    db.dispose()
+    lines = digest_text(got, config).splitlines()
+    assert "• Booking: 6 tickets · 4 met · 2 breached · 3 min / 5 min (target 5 min)" in lines
+    assert "• Adverse event: 2 tickets · 0 met · 2 breached · 8 min / 8 min (target 5 min)" in lines
+    assert "• Billing: 1 ticket · 0 met · 0 breached · 1 not yet due · no response yet (target 30 min)" in lines
+    assert ("*SLA breaches:* 4 — #5 booking (no response, 15 min late), #6 booking (no response, 5 min late), "
+            "#7 adverse event (no response, 55 min late), #8 adverse event (3 min late)") in lines
+    assert "*Adverse events:* 2 — #7 *not acknowledged*; #8 acknowledged in 8 min by Dr. Lee" in lines
+    volume, adverse = build_figure(got).axes[:2]
+    assert _bars(volume) == {
+        "tickets": [2, 0, 1, 6, 0, 0], "met": [0, 0, 0, 4, 0, 0], "breached": [2, 0, 0, 2, 0, 0],
+    }
+    assert [t.get_text() for t in adverse.texts] == ["not acknowledged", "8 min", "target 5 min"]
+    assert build_figure(got).get_suptitle() == "Test Clinic · Triage digest · Tue 10 Mar 2026"

@@ -69,7 +69,7 @@ def test_business_hours_pause_the_clock_and_it_resumes_next_morning(slack_clinic
     slack_clinic.sms(BILLING_SMS, sender="+12125550104")
     slack_clinic.deliver()
     assert slack_clinic.ticket().due_at == local(2026, 11, 25, 9, 15)
-    assert "due Wed 09:15 (clinic closed until then)" in card_now(slack_clinic, "billing")
+    assert "due Wed 09:15 (clinic closes 17:00, reopens Wed 09:00)" in card_now(slack_clinic, "billing")
     assert at(slack_clinic, local(2026, 11, 24, 17, 30), jobs) == 0
     assert at(slack_clinic, local(2026, 11, 25, 9, 14), jobs) == 0
     assert at(slack_clinic, local(2026, 11, 25, 9, 15), jobs) == 1

@@ -191,3 +191,21 @@ def test_long_title_and_field_values_fit() -> None:
     assert len(blocks[0]["text"]["text"]) <= 150
     (patient,) = [b for b in blocks if "fields" in b]
     assert len(patient["fields"][0]["text"]) <= 2000
+
+
+def test_sections_render_in_the_order_the_card_model_gives() -> None:
+    from bot.cards.model import CardSection, SectionKind
+
+    sections = (
+        CardSection(SectionKind.MESSAGE, text="my lip is swollen"),
+        CardSection(SectionKind.FIELDS, fields=(CardField("Call back", "+1 212-555-0101"),)),
+        CardSection(SectionKind.LINE, text="📷 1 photo from the patient, in the thread of the card in #clinical"),
+        CardSection(SectionKind.FIELDS, fields=(CardField("Lifetime value", "$3,240.00"),)),
+    )
+    blocks = render_blocks(_card(sections=sections, mentions=()))
+    body = [t for b in blocks[1:] if b["type"] == "section" for t in _texts(b)]
+    assert body == ["> my lip is swollen", "*Call back*\n+1 212-555-0101",
+                    "📷 1 photo from the patient, in the thread of the card in #clinical",
+                    "*Lifetime value*\n$3,240.00"]
+    hidden = render_blocks(_card(sections=(CardSection(SectionKind.MESSAGE, text=None),), mentions=()))
+    assert "hidden by the clinic's privacy setting" in str(hidden)

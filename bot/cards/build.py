@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from datetime import datetime
 
 from bot.cards.model import ActionId, Card, CardAction, CardField
+from bot.cards.patient import card_sections, card_text, patient_facts
+from bot.cards.patient import initials as initials  # still importable from here, as before the split
+from bot.cards.patient import money as money
 from bot.config.models import ClinicConfig
 from bot.domain import Category, TicketStatus
+from bot.hours import is_open
+from bot.humanize import humanize_minutes
+from bot.outbox.failures import failure_class
+from bot.outbox.queue import OutboxKind
+from bot.sla.business_time import open_intervals
 from bot.storage.models import TicketRow
 from bot.tickets.events import EventKind
 
@@ -21,48 +31,32 @@ BADGES = {
 CHANNEL_NAMES = {"sms": "SMS", "email": "Email", "web": "Web form", "dm": "Instagram/Facebook DM"}
 
 
-def money(cents: int) -> str:
-    return f"${cents / 100:,.2f}"
-
-
 def notification_text(ticket: TicketRow) -> str:
     """What a phone shows on the lock screen: category and number only."""
     label = BADGES.get(ticket.category, ticket.category).split(" ", 1)[1]
     return f"{label} ticket #{ticket.id}"
 
 
-def initials(name: str) -> str:
-    return "".join(f"{part[0].upper()}." for part in name.split() if part)
+# The classifier's reasons as the audit log keeps them, and how a nurse reads them on the card. A reason not
+# listed here is shown as it is.
+_REASON_WORDS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^cues: (.+)$"), r"\1"),
+    (re.compile(r"^safety: current symptom reported \('(.+)'\)$"), r"reports a current symptom (“\1”)"),
+    (re.compile(r"^safety: adverse-event likelihood .*$"), "paged to be safe: it may be an adverse event"),
+    (re.compile(r"^safety: medical likelihood .*$"), "sent to clinical to be safe: it may be a medical question"),
+    (re.compile(r"^safety: provider question \('(.+)'\).*$"), r"a question for a provider (“\1”)"),
+)
 
 
-def patient_fields(ticket: TicketRow, config: ClinicConfig) -> tuple[CardField, ...]:
-    detail = config.privacy.card_detail
-    p = ticket.patient or {}
-    if detail == "none":
-        return ()
-    if not p.get("key"):
-        sender = ticket.sender if detail == "full" else "hidden"
-        return (CardField("Patient", "New — not in the directory"), CardField("From", sender))
-    if detail == "initials":
-        fields = [CardField("Patient", initials(p.get("name") or ""))]
-        if p.get("tier") is not None:
-            fields.append(CardField("Tier", str(p["tier"])))
-        return tuple(fields)
-    fields = [CardField("Patient", p.get("name") or "—")]
-    if p.get("tier") is not None:
-        fields.append(CardField("Tier", str(p["tier"])))
-    fields.append(CardField("Lifetime value", money(int(p.get("lifetime_value_cents") or 0))))
-    fields.append(CardField("Balance", money(int(p.get("balance_cents") or 0))))
-    fields.append(CardField("Last visit", p.get("last_visit") or "—"))
-    fields.append(CardField("Next appointment", _local_time(p.get("next_appointment"), config)))
-    fields.append(CardField("Provider", p.get("provider") or "—"))
-    return tuple(fields)
-
-
-def _local_time(value: str | None, config: ClinicConfig) -> str:
-    if not value:
-        return "—"
-    return datetime.fromisoformat(value).astimezone(config.clinic.tz).strftime("%a %b %d %H:%M")
+def card_reasons(reasons: Iterable[str]) -> tuple[str, ...]:
+    shown = []
+    for reason in reasons:
+        for pattern, words in _REASON_WORDS:
+            if pattern.match(reason):
+                reason = pattern.sub(words, reason)
+                break
+        shown.append(reason)
+    return tuple(shown)
 
 
 def _clock_time(when: datetime | None, config: ClinicConfig) -> str:
@@ -81,15 +75,35 @@ def sla_text(ticket: TicketRow, now: datetime, config: ClinicConfig) -> str:
     responded = responded_at(ticket)
     if responded is not None:
         late = int((responded - ticket.due_at).total_seconds() // 60)
-        return f"breached by {late} min" if late > 0 else "met"
+        return f"breached by {humanize_minutes(late)}" if late > 0 else "met"
     if not TicketStatus(ticket.status).is_open:
         return "—"
     if now > ticket.due_at:
-        return f"overdue by {int((now - ticket.due_at).total_seconds() // 60)} min"
+        return f"overdue by {humanize_minutes(int((now - ticket.due_at).total_seconds() // 60))}"
     minutes = int((ticket.due_at - now).total_seconds() // 60)
-    if minutes > 120:
-        return f"due {ticket.due_at.astimezone(config.clinic.tz):%a %H:%M} (clinic closed until then)"
-    return f"due in {minutes} min"
+    closure = _closure_before(config, now, ticket.due_at)
+    if closure is None:
+        return f"due in {humanize_minutes(minutes)}"
+    due = f"{ticket.due_at.astimezone(config.clinic.tz):%a %H:%M}"
+    closes, reopens = closure
+    tz = config.clinic.tz
+    if closes is None:
+        return f"due {due} (clinic closed until {reopens.astimezone(tz):%a %H:%M})"
+    return f"due {due} (clinic closes {closes.astimezone(tz):%H:%M}, reopens {reopens.astimezone(tz):%a %H:%M})"
+
+
+def _closure_before(config: ClinicConfig, now: datetime, due: datetime) -> tuple[datetime | None, datetime] | None:
+    """When the clinic is closed between now and `due`: (closing time, or None if closed now; reopening)."""
+    if is_open(config, now):
+        for opens, closes in open_intervals(config, now):
+            if opens <= now < closes:
+                if due <= closes:
+                    return None
+                later = [o for o, _ in open_intervals(config, closes) if o >= closes]
+                return (closes, later[0]) if later else None
+        return None
+    upcoming = [o for o, _ in open_intervals(config, now) if o > now]
+    return (None, upcoming[0]) if upcoming and upcoming[0] < due else None
 
 
 def status_text(ticket: TicketRow, config: ClinicConfig) -> str:
@@ -138,13 +152,21 @@ def _notes(ticket: TicketRow, config: ClinicConfig, note: str, moved_to: str | N
         notes.append(f"➡️ Moved to #{moved_to}; work it there.")
     for event in ticket.events:
         if event.kind == EventKind.DELIVERY_FAILED and str(event.data.get("outbox_kind", "")).startswith("reply."):
-            notes.append(f"⚠️ A reply could not be delivered ({str(event.data.get('reason', ''))[:100]}).")
+            kind, reason = str(event.data.get("outbox_kind", "")), str(event.data.get("reason", ""))
+            notes.append(f"⚠️ A reply could not be delivered: {failure_class(kind, reason)}.")
+        elif event.kind == EventKind.DELIVERY_FAILED and event.data.get("outbox_kind") == OutboxKind.CHAT_MEDIA:
+            reason = str(event.data.get("reason", ""))
+            notes.append(f"⚠️ A photo from the patient could not be shown: {failure_class('chat.media', reason)}.")
     return tuple(notes)
 
 
-def build_card(ticket: TicketRow, message_text: str, config: ClinicConfig, now: datetime, *, note: str = "",
-               moved_to: str | None = None, addressed_to: str | None = None) -> Card:
-    """`addressed_to`: the messenger id whose page DM this is; it mentions them, never the provider paged first."""
+def build_card(ticket: TicketRow, message_text: str | None, config: ClinicConfig, now: datetime, *,
+               note: str = "", moved_to: str | None = None, addressed_to: str | None = None) -> Card:
+    """`message_text` None: the ticket's own messages (`card_text`), photos included.
+
+    `addressed_to`: the messenger id whose page DM this is; it mentions them, never the provider paged first.
+    """
+    text = card_text(ticket) if message_text is None else message_text
     context = [
         CardField("Came in on", CHANNEL_NAMES.get(ticket.channel, ticket.channel)),
         CardField("Routed to", ticket.role or "—"),
@@ -159,18 +181,21 @@ def build_card(ticket: TicketRow, message_text: str, config: ClinicConfig, now: 
         if member and member.chat_user and not ticket.acknowledged_by and TicketStatus(ticket.status).is_open:
             mentions = (addressed_to or member.chat_user,)
     hidden = config.privacy.card_detail == "none"
+    message = None if hidden else text
+    facts = patient_facts(ticket, config, text)
     return Card(
         ticket_id=ticket.id,
         notification=notification_text(ticket),
         title=f"{BADGES.get(ticket.category, ticket.category)} · {ticket.urgency} · #{ticket.id}",
         category=ticket.category,
         urgency=ticket.urgency,
-        patient=patient_fields(ticket, config),
-        message=None if hidden else message_text,
-        reasons=tuple(ticket.reasons or ()),
+        patient=tuple(facts.values()),
+        message=message,
+        reasons=card_reasons(ticket.reasons or ()),
         context=tuple(context),
         status=status_text(ticket, config),
         actions=() if moved_to else _actions(ticket, config),
         mentions=mentions,
         notes=_notes(ticket, config, note, moved_to),
+        sections=card_sections(ticket, config, message, facts),
     )

@@ -26,6 +26,19 @@ class CardField:
     value: str
 
 
+class SectionKind(StrEnum):
+    MESSAGE = "message"  # the patient's words, quoted (text None: hidden by the privacy setting)
+    FIELDS = "fields"  # labelled facts
+    LINE = "line"  # one plain line, e.g. where the patient's photos are
+
+
+@dataclass(frozen=True)
+class CardSection:
+    kind: SectionKind
+    fields: tuple[CardField, ...] = ()
+    text: str | None = None
+
+
 @dataclass(frozen=True)
 class CardAction:
     action_id: ActionId
@@ -50,3 +63,12 @@ class Card:
     actions: tuple[CardAction, ...] = ()
     mentions: tuple[str, ...] = field(default_factory=tuple)  # messenger user ids to @-mention on the card
     notes: tuple[str, ...] = field(default_factory=tuple)  # "Escalated to #clinical", "⚠️ Reply not delivered"
+    # The body in the order the reader needs it, decided by the builder per category (renderers keep the order).
+    # Left empty, it is the patient fields, then the message.
+    sections: tuple[CardSection, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.sections:
+            default = (CardSection(SectionKind.FIELDS, fields=self.patient),
+                       CardSection(SectionKind.MESSAGE, text=self.message))
+            object.__setattr__(self, "sections", tuple(s for s in default if s.kind != SectionKind.FIELDS or s.fields))

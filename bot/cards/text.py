@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from bot.cards.model import Card
+from bot.cards.model import Card, SectionKind
 
 
 def render_text(card: Card) -> str:
     lines = [card.title]
     if card.mentions:
         lines.append("  " + " ".join(f"<@{user}>" for user in card.mentions))
-    if card.patient:
-        lines.append("  " + " | ".join(f"{f.label}: {f.value}" for f in card.patient))
-    if card.message is not None:
-        message = " ".join(card.message.split())
-        lines.append(f"  “{message[:300]}{'…' if len(message) > 300 else ''}”")
-    else:
-        lines.append("  (message hidden by the clinic's privacy setting)")
+    for section in card.sections:
+        if section.kind is SectionKind.FIELDS:
+            lines.append("  " + " | ".join(f"{f.label}: {f.value}" for f in section.fields))
+        elif section.kind is SectionKind.LINE:
+            lines.append(f"  {section.text}")
+        elif section.text is None:
+            lines.append("  (message hidden by the clinic's privacy setting)")
+        else:
+            message = " ".join(section.text.split())
+            lines.append(f"  “{message[:300]}{'…' if len(message) > 300 else ''}”")
     if card.reasons:
         lines.append("  why: " + "; ".join(card.reasons))
     lines.append("  " + " | ".join(f"{f.label}: {f.value}" for f in card.context) + f" | {card.status}")

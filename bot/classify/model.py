@@ -18,11 +18,11 @@ from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from bot.classify.cues import card_cues
 from bot.classify.embeddings import embed
 from bot.classify.language import detect_language
 from bot.classify.result import Classification
 from bot.classify.safety import fold, raise_category
-from bot.classify.stopwords import STOPWORDS as _NOT_A_CUE
 from bot.classify.training import Example, load_examples
 from bot.domain import Category
 
@@ -87,7 +87,7 @@ class TriageModel:
             verdict = raise_category(choice, scores, text)
             category = verdict.category
             confidence = scores[category] if category is choice else max(scores[category], 0.5)
-            reasons = (*self._cues(features[index], category), *verdict.reasons)
+            reasons = (*self._cues(features[index], category, text), *verdict.reasons)
             results.append(
                 Classification(
                     category=category,
@@ -99,24 +99,19 @@ class TriageModel:
             )
         return results
 
-    def _cues(self, row: csr_matrix, category: Category, limit: int = 4) -> tuple[str, ...]:
-        """The words in this message that pushed hardest towards `category`."""
+    def _cues(self, row: csr_matrix, category: Category, text: str, limit: int = 4) -> tuple[str, ...]:
+        """What decided it, as a nurse can use it: the symptoms reported, then this message's words that pushed
+        hardest towards `category`, without the time and connector words ("after", "since", "days")."""
         weights = self._model.coef_[CATEGORIES.index(category)]
         in_words = row.indices < self._word_count
         indices = row.indices[in_words]
-        if not len(indices):
-            return ()
-        contributions = row.data[in_words] * weights[indices]
-        order = np.argsort(-contributions)
-        cues: list[str] = []
-        for i in order:
-            word = str(self._word_names[indices[i]])
-            if contributions[i] <= 0 or len(cues) == limit:
-                break
-            if all(part in _NOT_A_CUE or len(part) < 2 for part in word.split()):
-                continue
-            cues.append(f"“{word}”")
-        return (f"cues: {', '.join(cues)}",) if cues else ()
+        words: list[str] = []
+        if len(indices):
+            contributions = row.data[in_words] * weights[indices]
+            order = np.argsort(-contributions)
+            words = [str(self._word_names[indices[i]]) for i in order if contributions[i] > 0]
+        cues = card_cues(text, category, words, limit)
+        return (f"cues: {', '.join(f'“{cue}”' for cue in cues)}",) if cues else ()
 
 
 @lru_cache(maxsize=1)

@@ -133,6 +133,9 @@ class VipTier(Strict):
     named_human: str = Field(min_length=1, description="staff id who handles this tier personally")
 
 
+DEFAULT_TIER_NAMES = {1: "Platinum", 2: "Gold", 3: "Silver"}
+
+
 class Routing(Strict):
     min_confidence: float = Field(0.6, ge=0, le=1)
     auto_answer: tuple[Category, ...] = (Category.BOOKING, Category.FAQ)
@@ -241,8 +244,8 @@ class Templates(Strict):
     booking_reply: dict[Language, str] = {
         "en": "Hi{name}! Thanks for reaching out to {clinic}. Our next openings: {slots}. "
         "Book or confirm here: {link} (or reply with the time you'd like).",
-        "es": "¡Hola{name}! Gracias por escribir a {clinic}. Próximos horarios disponibles: {slots}. "
-        "Reserve o confirme aquí: {link} (o responda con la hora que prefiera).",
+        "es": "¡Hola{name}! Gracias por escribir a {clinic}. Estos son nuestros próximos horarios disponibles: "
+        "{slots}. Puede reservar aquí: {link} (o respóndanos con el horario que prefiera).",
     }
     faq_reply: dict[Language, str] = {
         "en": "{answer} — {clinic}",
@@ -251,8 +254,8 @@ class Templates(Strict):
     after_hours_ack: dict[Language, str] = {
         "en": "Thanks for your message to {clinic}. We are closed right now; a provider will review it "
         "as soon as possible. If this is an emergency, call 911.",
-        "es": "Gracias por su mensaje a {clinic}. En este momento estamos cerrados; un proveedor lo revisará "
-        "lo antes posible. Si es una emergencia, llame al 911.",
+        "es": "Gracias por escribir a {clinic}. En este momento estamos cerrados; un profesional de la salud de "
+        "nuestro equipo leerá su mensaje lo antes posible. Si es una emergencia, llame al 911.",
     }
     staff_replies: dict[Language, dict[str, str]] = Field(
         default_factory=dict, description="named canned replies staff can pick from, per language"
@@ -269,6 +272,9 @@ class ClinicConfig(Strict):
     routing: Routing = Routing()
     sla_minutes: SlaMinutes = SlaMinutes()
     vip_tiers: tuple[VipTier, ...] = ()
+    tiers: dict[int, str] = Field(
+        default_factory=lambda: dict(DEFAULT_TIER_NAMES),
+        description="what staff call each patient tier (a VIP tier's own label wins)")
     escalation: Escalation = Escalation()
     oncall: OnCallRota = OnCallRota()
     digest: Digest = Digest()
@@ -321,6 +327,15 @@ class ClinicConfig(Strict):
 
     def staff_member(self, staff_id: str) -> StaffMember | None:
         return next((m for m in self.staff if m.id == staff_id), None)
+
+    def tier_name(self, tier: int | None) -> str:
+        """"Platinum", not "1": the VIP tier's label, else the clinic's name for the tier."""
+        if tier is None:
+            return ""
+        vip = self.vip_tier(tier)
+        if vip is not None and vip.label:
+            return vip.label
+        return self.tiers.get(tier) or f"Tier {tier}"
 
     def vip_tier(self, tier: int | None) -> VipTier | None:
         if tier is None:

@@ -1,6 +1,6 @@
 """The managers' daily digest: figures for one local day, as text and as a chart. No patient details, ever."""
 
-from bot.digest.chart import digest_chart
+from bot.digest.chart import build_figure, chart_title, digest_chart
 from bot.digest.compute import (
     AdverseEventLine,
     Breach,
@@ -27,6 +27,8 @@ __all__ = [
     "OpenNow",
     "RoleOpen",
     "StaffClaims",
+    "build_figure",
+    "chart_title",
     "compute_digest",
     "day_window",
     "digest_chart",

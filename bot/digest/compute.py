@@ -52,7 +52,13 @@ class FirstResponse:
     median: timedelta | None  # statistics.median; None when nobody responded
     p90: timedelta | None  # nearest rank: the ceil(0.9 n)-th smallest
     target_minutes: int
-    met: int  # responses within target_minutes (inclusive)
+    met: int  # first response by the ticket's due time (inclusive)
+    breached: int = 0  # first response after the due time, or none yet and past due: the same rule as `breaches`
+    waiting: int = 0  # no response yet and not yet due
+
+    @property
+    def unanswered(self) -> int:
+        return self.tickets - self.responded
 
 
 @dataclass(frozen=True)
@@ -119,6 +125,7 @@ class DailyDigest:
     adverse_events: tuple[AdverseEventLine, ...]  # by ticket id
     claims: tuple[StaffClaims, ...]  # most claims first, then by name
     pings: tuple[PingCount, ...] = ()  # @-mentions and pages per person, most first (bot/sla/pings.py)
+    clinic: str = ""  # the clinic's name, for the chart's title
 
     @property
     def breach_count(self) -> int:
@@ -171,25 +178,38 @@ def compute_digest(session: Session, config: ClinicConfig, day: date, now: datet
     auto = sum(1 for t in tickets if t.status == TicketStatus.AUTO_RESOLVED.value)
     share = auto / len(tickets) if tickets else 0.0
 
-    response_times: dict[Category, list[timedelta]] = {c: [] for c in Category}
-    for t in tickets:
-        if t.id in first_at:
-            response_times[categories[t.id]].append(first_at[t.id] - _utc(t.created_at))
-    first_response = tuple(
-        _first_response(c, category_counts.get(c, 0), response_times[c], config.sla_minutes.for_category(c))
-        for c in Category
-    )
-
+    # One rule for met and breached, read against each ticket's due time (business minutes where they apply):
+    # the same rule the cards and the breach list use, so the digest cannot contradict itself.
     breaches = []
+    verdicts: dict[int, str] = {}
     for t in tickets:
         if t.due_at is None:
             continue
         due = _utc(t.due_at)
         responded = first_at.get(t.id)
-        if responded is not None and responded > due:
+        if responded is not None and responded <= due:
+            verdicts[t.id] = "met"
+        elif responded is not None:
+            verdicts[t.id] = "breached"
             breaches.append(Breach(t.id, categories[t.id], due, responded, responded - due))
-        elif responded is None and now > due:
+        elif now > due:
+            verdicts[t.id] = "breached"
             breaches.append(Breach(t.id, categories[t.id], due, None, _utc(now) - due))
+        else:
+            verdicts[t.id] = "waiting"
+
+    response_times: dict[Category, list[timedelta]] = {c: [] for c in Category}
+    tallies: dict[Category, Counter[str]] = {c: Counter() for c in Category}
+    for t in tickets:
+        if t.id in first_at:
+            response_times[categories[t.id]].append(first_at[t.id] - _utc(t.created_at))
+        if t.id in verdicts:
+            tallies[categories[t.id]][verdicts[t.id]] += 1
+    first_response = tuple(
+        _first_response(c, category_counts.get(c, 0), response_times[c], config.sla_minutes.for_category(c),
+                        tallies[c])
+        for c in Category
+    )
 
     adverse = tuple(
         AdverseEventLine(
@@ -218,6 +238,7 @@ def compute_digest(session: Session, config: ClinicConfig, day: date, now: datet
         adverse_events=adverse,
         claims=_claims(session, config, start, end),
         pings=ping_counts(session, config, start, end),
+        clinic=config.clinic.name,
     )
 
 
@@ -239,10 +260,11 @@ def _first_responses(session: Session, ticket_ids: Sequence[int]) -> dict[int, d
     return first
 
 
-def _first_response(category: Category, tickets: int, times: list[timedelta], target: int) -> FirstResponse:
+def _first_response(category: Category, tickets: int, times: list[timedelta], target: int,
+                    tally: Counter[str]) -> FirstResponse:
+    met, breached, waiting = tally.get("met", 0), tally.get("breached", 0), tally.get("waiting", 0)
     if not times:
-        return FirstResponse(category, tickets, 0, None, None, target, 0)
-    limit = timedelta(minutes=target)
+        return FirstResponse(category, tickets, 0, None, None, target, met, breached, waiting)
     return FirstResponse(
         category=category,
         tickets=tickets,
@@ -250,7 +272,9 @@ def _first_response(category: Category, tickets: int, times: list[timedelta], ta
         median=statistics.median(times),  # type: ignore[type-var]  # works on timedeltas
         p90=nearest_rank(times, 0.9),
         target_minutes=target,
-        met=sum(1 for t in times if t <= limit),
+        met=met,
+        breached=breached,
+        waiting=waiting,
     )
 
 

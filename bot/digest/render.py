@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from bot.config.models import ClinicConfig
 from bot.digest.compute import UNROUTED, DailyDigest, FirstResponse
+from bot.humanize import humanize_duration, humanize_minutes
 
 _CATEGORY_LABELS = {
     "adverse_event": "Adverse event",
@@ -20,19 +19,12 @@ _ROLE_LABELS = {"front_desk": "front desk", "billing": "billing", "clinical": "c
                 UNROUTED: "unrouted"}
 
 
-def format_duration(value: timedelta) -> str:
-    """Whole minutes, rounded half up: "0m", "<1m" (under a minute), "4m", "1h 05m", "26h 00m"."""
-    seconds = max(value.total_seconds(), 0.0)
-    if seconds < 60:
-        return "0m" if seconds == 0 else "<1m"
-    minutes = int(seconds // 60 + (1 if seconds % 60 >= 30 else 0))
-    if minutes < 60:
-        return f"{minutes}m"
-    return f"{minutes // 60}h {minutes % 60:02d}m"
+# Kept as a name for callers of the digest package; the one implementation is bot.humanize.
+format_duration = humanize_duration
 
 
 def _minutes(minutes: int) -> str:
-    return format_duration(timedelta(minutes=minutes))
+    return humanize_minutes(minutes)
 
 
 def _escape(text: str) -> str:
@@ -58,7 +50,7 @@ def digest_text(digest: DailyDigest, config: ClinicConfig) -> str:
             f"{_CHANNEL_LABELS.get(c.channel, _escape(c.channel))} {c.count}" for c in digest.by_channel
         ))
 
-    lines.append("*First response* (median / p90 · target · met):")
+    lines.append("*SLA per category* (tickets · met · breached · first response median / p90 vs target):")
     lines.extend(_response_line(r) for r in digest.first_response if r.tickets)
     if not any(r.tickets for r in digest.first_response):
         lines.append("• no tickets")
@@ -66,7 +58,7 @@ def digest_text(digest: DailyDigest, config: ClinicConfig) -> str:
     if digest.breaches:
         shown = ", ".join(
             f"#{b.ticket_id} {_category(b.category.value).lower()} "
-            f"({'no response, ' if b.first_response_at is None else ''}{format_duration(b.late_by)} late)"
+            f"({'no response, ' if b.first_response_at is None else ''}{humanize_duration(b.late_by)} late)"
             for b in digest.breaches
         )
         lines.append(f"*SLA breaches:* {digest.breach_count} — {shown}")
@@ -89,7 +81,7 @@ def digest_text(digest: DailyDigest, config: ClinicConfig) -> str:
                 parts.append(f"#{event.ticket_id} *not acknowledged*")
             else:
                 by = f" by {_escape(event.acknowledged_by)}" if event.acknowledged_by else ""
-                parts.append(f"#{event.ticket_id} acknowledged in {format_duration(event.time_to_acknowledge)}{by}")
+                parts.append(f"#{event.ticket_id} acknowledged in {humanize_duration(event.time_to_acknowledge)}{by}")
         lines.append(f"*Adverse events:* {len(digest.adverse_events)} — " + "; ".join(parts))
     else:
         lines.append("*Adverse events:* none")
@@ -112,7 +104,9 @@ def _pings_line(digest: DailyDigest) -> str:
 def _response_line(r: FirstResponse) -> str:
     label = _category(r.category.value)
     target = _minutes(r.target_minutes)
+    counts = f"{r.tickets} ticket{'' if r.tickets == 1 else 's'} · {r.met} met · {r.breached} breached"
+    if r.waiting:
+        counts += f" · {r.waiting} not yet due"
     if r.median is None or r.p90 is None:
-        return f"• {label}: no response yet · target {target} · {r.tickets} ticket{'' if r.tickets == 1 else 's'}"
-    return (f"• {label}: {format_duration(r.median)} / {format_duration(r.p90)} · target {target} · "
-            f"{r.met}/{r.responded}")
+        return f"• {label}: {counts} · no response yet (target {target})"
+    return f"• {label}: {counts} · {humanize_duration(r.median)} / {humanize_duration(r.p90)} (target {target})"

@@ -27,6 +27,18 @@ def refresh_cards(session: Session, ticket: TicketRow, now: datetime) -> None:
                 payload={"post_id": post.id}, dedupe_key=f"update:{post.id}:v{ticket.version}:{now.isoformat()}")
 
 
+def share_media(session: Session, ticket: TicketRow, now: datetime) -> None:
+    """Every photo of the ticket goes once into the thread of each current role-channel card (not into page DMs:
+    the photo is for the role's channel only). Called once a card is posted or updated (a follow-up's photo)."""
+    posts = [p for p in posts_of(session, ticket.id) if p.kind == "card" and p.current]
+    for post in posts:
+        for message in ticket.messages:
+            for index, _item in enumerate(message.media or []):
+                enqueue(session, OutboxKind.CHAT_MEDIA, post.channel, now, ticket_id=ticket.id,
+                        payload={"post_id": post.id, "message_id": message.id, "index": index},
+                        dedupe_key=f"media:{post.id}:{message.id}:{index}")
+
+
 def thread_line(session: Session, ticket: TicketRow, text: str, now: datetime, *,
                 post: ChatPostRow | None = None, mentions: Sequence[Mention] = ()) -> OutboxRow:
     """One line in the thread of `post`, else of the ticket's current card. No patient detail in `text`.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import logging
+import mimetypes
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -16,16 +17,17 @@ from bot.cards.build import build_card
 from bot.clock import Clock
 from bot.config.models import ClinicConfig, StaffMember
 from bot.domain import TicketStatus
-from bot.flows.chat import post_card, refresh_cards, thread_line
+from bot.flows.chat import post_card, refresh_cards, share_media, thread_line
 from bot.flows.opt_outs import opt_out_notice
 from bot.flows.paging import call_text, page_text
-from bot.optouts import is_opted_out
 from bot.mentions import Mention
+from bot.optouts import is_opted_out
 from bot.outbox.errors import permanent, transient
+from bot.outbox.failures import failure_class
 from bot.outbox.queue import OutboxKind, OutboxStatus, enqueue
 from bot.outbox.worker import Delivery
-from bot.ports import ChatPoster, PatientMessenger, PhoneCaller, PostRef
-from bot.storage.models import ChatPostRow, OutboxRow, TicketRow
+from bot.ports import ChatPoster, MediaFetcher, PatientMessenger, PhoneCaller, PostRef
+from bot.storage.models import ChatPostRow, InboundMessageRow, OutboxRow, TicketRow
 from bot.tickets.events import BOT, EventKind
 from bot.tickets.store import move, record
 
@@ -48,7 +50,7 @@ def current_card(session: Session, ticket_id: int) -> ChatPostRow | None:
 
 def deliveries(
     config: ClinicConfig, clock: Clock, messengers: Mapping[str, PatientMessenger], poster: ChatPoster,
-    caller: PhoneCaller | None = None,
+    caller: PhoneCaller | None = None, *, media: MediaFetcher | None = None,
 ) -> dict[str, Delivery]:
     def card_for(session: Session, ticket: TicketRow, post: ChatPostRow | None = None, note: str = "",
                  addressed_to: str | None = None) -> Any:
@@ -57,7 +59,7 @@ def deliveries(
             moved_to = config.channels.for_role_name(ticket.role)
         if post is not None and post.kind == "page":
             addressed_to = _page_recipient(session, config, post)
-        card = build_card(ticket, ticket_text(ticket), config, clock.now(), note=note or (post.note if post else ""),
+        card = build_card(ticket, None, config, clock.now(), note=note or (post.note if post else ""),
                           moved_to=moved_to, addressed_to=addressed_to)
         opted_out = opt_out_notice(session, ticket, config)
         if opted_out:
@@ -142,6 +144,27 @@ def deliveries(
                          base64.b64decode(str(row.payload["data_b64"])), str(row.payload.get("title", "")))
         return {"channel": post.result["channel"]}
 
+    def send_media(session: Session, row: OutboxRow) -> dict[str, Any]:
+        if config.privacy.card_detail == "none":
+            return {"skipped": "the privacy setting shows no patient detail"}
+        post = session.get(ChatPostRow, int(row.payload["post_id"]))
+        message = session.get(InboundMessageRow, int(row.payload["message_id"]))
+        index = int(row.payload["index"])
+        if post is None or message is None or index >= len(message.media or []):
+            return {"skipped": "the card or the media is gone"}
+        if media is None:
+            raise permanent("no way to fetch MMS media (TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN not set)")
+        item = message.media[index]
+        fetched = media.fetch(str(item.get("url", "")))
+        content_type = fetched.content_type or str(item.get("content_type", ""))
+        extension = mimetypes.guess_extension(content_type) or ".bin"
+        number = sum(len(m.media or []) for m in _ticket(session, row).messages if m.id < message.id) + index + 1
+        # Neither the file name nor the title names the patient: ticket number and photo number only.
+        poster.post_file(post.channel, f"ticket-{row.ticket_id}-photo-{number}{extension}", fetched.data,
+                         f"Photo {number} from the patient (ticket #{row.ticket_id})",
+                         thread=PostRef(post.channel, post.ts))
+        return {"channel": post.channel, "thread_ts": post.ts, "bytes": len(fetched.data)}
+
     table: dict[str, Delivery] = {
         kind: Delivery(send=_reply_sender(messenger), on_sent=_reply_sent(config))
         for kind, messenger in messengers.items()
@@ -151,7 +174,8 @@ def deliveries(
     table[OutboxKind.STAFF_SMS] = Delivery(send=send_staff_sms)
     table[OutboxKind.CHAT_CARD] = Delivery(send=send_card, on_sent=_posted("card"), pace_seconds=CHAT_PACE_SECONDS)
     table[OutboxKind.CHAT_PAGE] = Delivery(send=send_page, on_sent=_posted("page"), pace_seconds=CHAT_PACE_SECONDS)
-    table[OutboxKind.CHAT_UPDATE] = Delivery(send=send_update, pace_seconds=CHAT_PACE_SECONDS)
+    table[OutboxKind.CHAT_UPDATE] = Delivery(send=send_update, on_sent=_updated, pace_seconds=CHAT_PACE_SECONDS)
+    table[OutboxKind.CHAT_MEDIA] = Delivery(send=send_media, pace_seconds=CHAT_PACE_SECONDS)
     table[OutboxKind.CHAT_THREAD] = Delivery(send=send_thread, pace_seconds=CHAT_PACE_SECONDS)
     table[OutboxKind.CHAT_ALERT] = Delivery(send=send_alert, pace_seconds=CHAT_PACE_SECONDS)
     table[OutboxKind.CHAT_POST] = Delivery(send=send_alert, pace_seconds=CHAT_PACE_SECONDS)
@@ -270,8 +294,16 @@ def _posted(kind: str) -> Callable[[Session, OutboxRow, datetime], None]:
                                 note=str(row.payload.get("note", ""))[:300]))
         record(session, ticket, EventKind.POSTED if kind == "card" else EventKind.PAGED, BOT, now,
                channel=channel, ts=ts, **({"provider": row.target} if kind == "page" else {}))
+        if kind == "card":
+            session.flush()
+            share_media(session, ticket, now)  # the photos follow the card into its thread
 
     return on_sent
+
+
+def _updated(session: Session, row: OutboxRow, now: datetime) -> None:
+    """A card shown again after a follow-up: a photo that came with it goes into the thread."""
+    share_media(session, _ticket(session, row), now)
 
 
 def failure_hook(config: ClinicConfig) -> Callable[[Session, OutboxRow, datetime], None]:
@@ -285,9 +317,13 @@ def failure_hook(config: ClinicConfig) -> Callable[[Session, OutboxRow, datetime
         if row.kind == OutboxKind.CHAT_ALERT:
             return  # an alert about an alert would loop; the audit log and the error log keep it
         number = f" for ticket #{ticket.id}" if ticket else ""
+        # The failure class only: the vendor's text (which may quote the patient's number) stays in the audit
+        # event above and the outbox row.
         enqueue(session, OutboxKind.CHAT_ALERT, config.channels.managers, now, ticket_id=row.ticket_id,
-                payload={"text": f"⚠️ Delivery failed: {row.kind}{number} after {row.attempts} tries "
-                         f"({row.last_error[:120]})."})
+                payload={"text": f"⚠️ Delivery failed: {row.kind}{number} after {row.attempts} "
+                         f"{'try' if row.attempts == 1 else 'tries'}: {failure_class(row.kind, row.last_error)}."})
+        if ticket is not None and row.kind == OutboxKind.CHAT_MEDIA:
+            refresh_cards(session, ticket, now)  # the card says a photo is missing, so nobody assumes there is none
         if ticket is None or not row.kind.startswith("reply."):
             return
         if ticket.status == TicketStatus.AUTO_RESOLVED.value:

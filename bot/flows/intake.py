@@ -22,6 +22,8 @@ class InboundMessage:
     body: str
     received_at: datetime
     sender_name: str = ""
+    sender_phone: str = ""  # every contact the patient gave, besides the reply address in `sender`
+    sender_email: str = ""
     recipient: str = ""
     media: list[dict[str, Any]] = field(default_factory=list)
 
@@ -44,6 +46,8 @@ def accept(db: Database, message: InboundMessage) -> Accepted:
                 provider_message_id=message.provider_message_id,
                 sender=message.sender,
                 sender_name=message.sender_name,
+                sender_phone=message.sender_phone,
+                sender_email=message.sender_email,
                 recipient=message.recipient,
                 body=message.body,
                 media=message.media,

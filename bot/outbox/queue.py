@@ -25,6 +25,7 @@ class OutboxKind(StrEnum):
     PAGE_SMS = "page.sms"  # a page by text to a provider's phone (target: staff id)
     PAGE_CALL = "page.call"  # a page by voice call to a provider's phone (target: staff id)
     STAFF_SMS = "staff.sms"  # an answer to a staff member's text command (target: their phone)
+    CHAT_MEDIA = "chat.media"  # a patient's MMS photo, fetched with the vendor's auth, into a card's thread
 
 
 class OutboxStatus(StrEnum):

@@ -44,6 +44,9 @@ class InboundMessageRow(Base):
     provider_message_id: Mapped[str] = mapped_column(String(128))
     sender: Mapped[str] = mapped_column(String(320), index=True)
     sender_name: Mapped[str] = mapped_column(String(200), default="")
+    # Every way back the patient gave (a web form may give a phone and an email; `sender` is the reply address).
+    sender_phone: Mapped[str] = mapped_column(String(40), default="")
+    sender_email: Mapped[str] = mapped_column(String(320), default="")
     recipient: Mapped[str] = mapped_column(String(320), default="")
     body: Mapped[str] = mapped_column(Text)
     media: Mapped[list[Any]] = mapped_column(default=list)

@@ -20,8 +20,7 @@ def needs_twilio(config: ClinicConfig | None) -> str | None:
         return None
     if config.routing.auto_answer:
         return "the bot answers patients' texts (routing.auto_answer)"
-    # Staff phone numbers (for pages by SMS) are a newer config field; getattr keeps this check working either way.
-    if any(getattr(member, "phone", "") for member in config.staff):
+    if any(member.phone for member in config.staff):
         return "pages go to staff phones by SMS"
     return None
 

@@ -21,7 +21,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.cards.model import ActionId, Card, CardAction, CardField
+from bot.cards.model import ActionId, Card, CardAction, CardField, CardSection, SectionKind
 
 HEADER_MAX = 150  # header text (plain_text)
 TEXT_MAX = 3000  # section / context text object
@@ -94,18 +94,25 @@ def _context(text: str) -> ContextBlock:
     return ContextBlock(elements=[MarkdownTextObject(text=_clip(text, TEXT_MAX))])
 
 
+def _section(section: CardSection) -> list[Block]:
+    """One body section of the card, in the order the card model gives them."""
+    if section.kind is SectionKind.MESSAGE:
+        if section.text is None:
+            return [SectionBlock(text=MarkdownTextObject(text=HIDDEN_MESSAGE))]
+        return [SectionBlock(text=_patient_text(_quote(section.text)))]
+    if section.kind is SectionKind.LINE:
+        return [SectionBlock(text=_patient_text(_clip(escape(section.text or ""), TEXT_MAX)))]
+    return [SectionBlock(fields=[_field(f) for f in section.fields[start : start + FIELDS_PER_SECTION]])
+            for start in range(0, len(section.fields), FIELDS_PER_SECTION)]
+
+
 def render_blocks(card: Card) -> list[dict[str, Any]]:
     """The card as Block Kit blocks, ready for ``chat.postMessage(blocks=...)``."""
     blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=_clip(card.title, HEADER_MAX), emoji=True))]
     if card.mentions:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=_mentions(card))))
-    for start in range(0, len(card.patient), FIELDS_PER_SECTION):
-        chunk = card.patient[start : start + FIELDS_PER_SECTION]
-        blocks.append(SectionBlock(fields=[_field(f) for f in chunk]))
-    if card.message is None:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=HIDDEN_MESSAGE)))
-    else:
-        blocks.append(SectionBlock(text=_patient_text(_quote(card.message))))
+    for section in card.sections:
+        blocks.extend(_section(section))
     if card.reasons:
         blocks.append(_context("Why: " + "; ".join(escape(r) for r in card.reasons)))
     blocks.append(_context(" · ".join([*(f"{f.label}: {f.value}" for f in card.context), card.status])))

@@ -66,9 +66,11 @@ class SlackPoster:
                                                blocks=render_blocks(card)))
 
 
-    def post_file(self, channel: str, filename: str, data: bytes, title: str) -> None:
+    def post_file(self, channel: str, filename: str, data: bytes, title: str, *,
+                  thread: PostRef | None = None) -> None:
         # The upload API wants a channel id; chat.postMessage answered with one for any name we were given.
-        _call(lambda: self._client.files_upload_v2(channel=channel, file=data, filename=filename, title=title))
+        _call(lambda: self._client.files_upload_v2(channel=channel, file=data, filename=filename, title=title,
+                                                   thread_ts=thread.ts if thread else None))
 
 
 def _call(request: Callable[[], Any]) -> Any:
