@@ -9,6 +9,7 @@ from bot.config.models import ClinicConfig
 from bot.domain import Category, TicketStatus
 from bot.storage.models import TicketRow
 from bot.tickets.events import EventKind
+from bot.tickets.links import related_fields
 
 BADGES = {
     Category.ADVERSE_EVENT.value: "🔴 Adverse event",
@@ -151,6 +152,7 @@ def build_card(ticket: TicketRow, message_text: str, config: ClinicConfig, now: 
     ]
     if ticket.assignee:
         context.append(CardField("Named human", _who(config, ticket.assignee)))
+    context.extend(related_fields(ticket))  # "Related: #12 booking", "Also asks: billing"
     mentions: tuple[str, ...] = ()
     if ticket.paged:
         context.append(CardField("Paged", _who(config, ticket.paged)))

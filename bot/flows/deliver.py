@@ -171,9 +171,8 @@ def failure_hook(config: ClinicConfig) -> Callable[[Session, OutboxRow, datetime
             return
         if ticket.status == TicketStatus.AUTO_RESOLVED.value:
             # The bot's answer never reached the patient: the ticket goes back to a human.
-            move(session, ticket, TicketStatus.OPEN, expected_version=ticket.version, resolved_at=None,
-                 updated_at=now)
-            record(session, ticket, EventKind.ROUTED, BOT, now, reopened="auto-reply could not be delivered")
+            move(session, ticket, TicketStatus.OPEN, event=EventKind.ROUTED, actor=BOT, at=now,
+                 data={"reopened": "auto-reply could not be delivered"}, resolved_at=None)
             post_card(session, ticket, config, now)
         else:
             refresh_cards(session, ticket, now)  # the card shows the failed reply

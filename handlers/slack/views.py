@@ -10,7 +10,7 @@ from bot.domain import Category
 from bot.flows.actions import EscalationTarget, Outcome
 from bot.flows.deliver import current_card
 from bot.storage.models import TicketRow
-from handlers.slack.context import SlackContext
+from handlers.slack.context import SlackContext, mention
 from handlers.slack.ids import BadPayload, ModalCallback, ticket_id
 from handlers.slack.modals import (
     CATEGORY_BLOCK,
@@ -40,7 +40,7 @@ def register(app: App, ctx: SlackContext) -> None:
         if outcome.notice:
             user = body["user"]["id"]
             channel = _card_channel(ctx, ticket) or user
-            ctx.client.chat_postEphemeral(channel=channel, user=user, text=outcome.notice)
+            ctx.client.chat_postEphemeral(channel=channel, user=user, text=outcome.text(mention))
 
     @app.view(ModalCallback.REPLY)
     def reply(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:

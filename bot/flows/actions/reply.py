@@ -1,0 +1,58 @@
+"""Reply to the patient on the channel they used; opening the dialog is checked first, so no text is lost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from bot.domain import TicketStatus
+from bot.flows.actions.unit import Env, Outcome, permission
+from bot.flows.chat import refresh_cards
+from bot.flows.routing import reply_kind
+from bot.outbox.queue import enqueue
+from bot.storage.models import TicketRow
+from bot.tickets.events import EventKind
+from bot.tickets.permissions import Act, Actor
+from bot.tickets.store import change, move
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    submission_id: str
+    act: ClassVar[Act] = Act.REPLY
+
+    def check(self, env: Env, ticket: TicketRow, actor: Actor) -> Outcome | None:
+        if (refused := permission(ticket, actor, self.act)) is not None:
+            return refused
+        if not self.text.strip():
+            return Outcome(False, "The reply is empty.")
+        return None
+
+    def apply(self, env: Env, ticket: TicketRow, actor: Actor) -> Outcome:
+        text = self.text.strip()
+        enqueue(env.session, reply_kind(ticket.channel, ticket.sender), ticket.sender, env.now, ticket_id=ticket.id,
+                payload={"text": text, "by": actor.id, "by_name": actor.name, "language": ticket.language},
+                dedupe_key=f"reply:{self.submission_id}")
+        data = {"by_name": actor.name, "chars": len(text)}
+        if ticket.status == TicketStatus.OPEN.value:  # replying to an unclaimed ticket takes it
+            move(env.session, ticket, TicketStatus.CLAIMED, event=EventKind.REPLIED, actor=actor.id, at=env.now,
+                 data=data, claimed_by=actor.id, claimed_at=env.now)
+        else:
+            change(env.session, ticket, event=EventKind.REPLIED, actor=actor.id, at=env.now, data=data)
+        refresh_cards(env.session, ticket, env.now)
+        return Outcome(True, "Reply queued; it will show in the thread once delivered.")
+
+
+@dataclass(frozen=True)
+class OpenDialog:
+    """Before a dialog opens (reply, escalate, reclassify): may this person do it at all? Changes nothing."""
+
+    act: Act
+
+    def check(self, env: Env, ticket: TicketRow, actor: Actor) -> Outcome | None:
+        return permission(ticket, actor, self.act)
+
+    def apply(self, env: Env, ticket: TicketRow, actor: Actor) -> Outcome:
+        return Outcome(True, "", detail={"language": ticket.language, "channel": ticket.channel,
+                                         "category": ticket.category})
