@@ -40,14 +40,17 @@ def _label(category: str) -> str:
     return category.replace("_", " ")
 
 
+def _a(category: str) -> str:
+    return f"{'an' if category[0] in 'aeiou' else 'a'} {_label(category)}"
+
+
 def refusal(actor: Actor, act: Act, ticket: TicketRow, *, new_category: Category | None = None,
             to_role: Role | None = None) -> str | None:
     """The reason `actor` may not do `act` (to `new_category` / `to_role`), or None when they may."""
     medical = Category(ticket.category).is_medical
     clinical = Role.CLINICAL in actor.roles
     if medical and act in MEDICAL_ONLY and not clinical:
-        article = "an" if ticket.category[0] in "aeiou" else "a"
-        return f"only the clinical team can {VERBS[act]} {article} {_label(ticket.category)} ticket"
+        return f"only the clinical team can {VERBS[act]} {_a(ticket.category)} ticket"
     if act is Act.ESCALATE:
         return _escalation_refusal(actor, ticket, to_role)
     if act is Act.UNCLAIM and ticket.claimed_by not in (None, actor.id) and Role.MANAGERS not in actor.roles:
@@ -65,7 +68,7 @@ def _escalation_refusal(actor: Actor, ticket: TicketRow, to_role: Role | None) -
     # A medical ticket stays with people who can treat it: it is never handed to billing or the front desk
     # by an escalation (the clinical team reclassifies it first when it really is not medical).
     if Category(ticket.category).is_medical and to_role in (Role.BILLING, Role.FRONT_DESK):
-        return (f"a {_label(ticket.category)} ticket cannot be escalated to {_label(to_role.value)}; "
+        return (f"{_a(ticket.category)} ticket cannot be escalated to {_label(to_role.value)}; "
                 "the clinical team can reclassify it first")
     # Anyone on the ticket's team may pass it on; the clinical team and managers may escalate anything.
     if ticket.role and Role(ticket.role) not in actor.roles and not actor.roles & {Role.CLINICAL, Role.MANAGERS}:
