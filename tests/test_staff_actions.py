@@ -240,8 +240,9 @@ def test_every_status_change_is_audited_by_the_code_that_makes_it(slack_clinic: 
     escalate(slack_clinic, FRONT_DESK_USER, "manager", reason="patient called back angry")  # reopens it
     changes = [(e.kind, e.actor, e.data["from_status"], e.data["to_status"]) for e in events(slack_clinic)
                if "to_status" in e.data]
-    assert changes == [("claimed", FRONT_DESK_USER, "open", "claimed"), ("unclaimed", FRONT_DESK_USER, "claimed", "open"),
-                       ("resolved", FRONT_DESK_USER, "open", "resolved"), ("escalated", FRONT_DESK_USER, "resolved", "open")]
+    jess = FRONT_DESK_USER
+    assert changes == [("claimed", jess, "open", "claimed"), ("unclaimed", jess, "claimed", "open"),
+                       ("resolved", jess, "open", "resolved"), ("escalated", jess, "resolved", "open")]
     assert slack_clinic.ticket().status == "open"
 
 
