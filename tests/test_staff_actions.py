@@ -304,3 +304,21 @@ def test_unclaiming_someone_elses_ticket_is_refused_and_audited(slack_clinic: Sl
     assert notices(slack_clinic, MARCO) == ["Sorry: only the person who claimed it or a manager can unclaim it."]
     slack_clinic.click(BOSS, ActionId.UNCLAIM, "1", "billing")
     assert slack_clinic.ticket().status == "open"
+
+
+@pytest.mark.parametrize(("text", "sender", "sent"), [
+    (BILLING_EN, DANIEL, "Hi, this is Test Clinic. Can we call you about your message?"),
+    (BILLING_ES, SOFIA, "Hola, le escribimos de Test Clinic. ¿Podemos llamarle?"),
+])
+def test_a_saved_reply_goes_out_in_the_patients_language(slack_clinic: SlackClinic, text: str, sender: str,
+                                                         sent: str) -> None:
+    from handlers.slack.modals import MESSAGE_BLOCK, MESSAGE_INPUT, TEMPLATE_BLOCK, TEMPLATE_INPUT
+
+    slack_clinic.sms(text, sender=sender)
+    slack_clinic.deliver()
+    slack_clinic.submit(FRONT_DESK_USER, ModalCallback.REPLY, 1, {
+        MESSAGE_BLOCK: {MESSAGE_INPUT: {"type": "plain_text_input", "value": ""}},
+        TEMPLATE_BLOCK: {TEMPLATE_INPUT: {"type": "static_select", "selected_option": {"value": "call-me"}}}})
+    slack_clinic.deliver()
+    assert [r.form["Body"] for r in slack_clinic.twilio.requests] == [sent]
+    assert slack_clinic.ticket().claimed_by == FRONT_DESK_USER

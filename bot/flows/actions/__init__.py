@@ -19,7 +19,7 @@ from bot.flows.actions.escalate import TARGET_ROLE, Escalate, EscalationTarget
 from bot.flows.actions.oncall import OnCallDesk, StaffRef
 from bot.flows.actions.queue import QueueSummary, RoleQueue, TicketRef, queue_summary
 from bot.flows.actions.reclassify import Reclassify
-from bot.flows.actions.reply import OpenDialog, Reply
+from bot.flows.actions.reply import OpenDialog, Reply, staff_templates
 from bot.flows.actions.simple import Acknowledge, Resolve, ViewMessage
 from bot.flows.actions.unit import WHO, Outcome, TicketAction, perform
 from bot.storage.db import Database
@@ -27,7 +27,7 @@ from bot.tickets.permissions import Act, Actor
 
 __all__ = [
     "TARGET_ROLE", "WHO", "Act", "Actor", "EscalationTarget", "OnCallDesk", "Outcome", "QueueSummary", "RoleQueue",
-    "StaffRef", "TicketActions", "TicketRef",
+    "StaffRef", "TicketActions", "TicketRef", "staff_templates",
 ]
 
 
@@ -46,8 +46,8 @@ class TicketActions:
     def unclaim(self, ticket_id: int, actor: Actor) -> Outcome:
         return self.run(ticket_id, actor, Unclaim())
 
-    def reply(self, ticket_id: int, actor: Actor, text: str, *, submission_id: str) -> Outcome:
-        return self.run(ticket_id, actor, Reply(text, submission_id))
+    def reply(self, ticket_id: int, actor: Actor, text: str, *, submission_id: str, template: str = "") -> Outcome:
+        return self.run(ticket_id, actor, Reply(text, submission_id, template))
 
     def open_dialog(self, ticket_id: int, actor: Actor, act: Act) -> Outcome:
         """Checked when the button is clicked, before anyone types into a dialog they may not send."""

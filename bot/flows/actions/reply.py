@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from bot.config.models import ClinicConfig
 from bot.domain import TicketStatus
 from bot.flows.actions.unit import Env, Outcome, permission
 from bot.flows.chat import refresh_cards
@@ -16,21 +17,34 @@ from bot.tickets.permissions import Act, Actor
 from bot.tickets.store import change, move
 
 
+def staff_templates(config: ClinicConfig, language: str) -> dict[str, str]:
+    """The clinic's saved replies in the patient's language (English when there are none in it)."""
+    replies = config.templates.staff_replies
+    texts = replies.get(language) or replies.get("en") or {}  # type: ignore[call-overload]
+    return {name: text.format(clinic=config.clinic.name) for name, text in texts.items()}
+
+
 @dataclass(frozen=True)
 class Reply:
     text: str
     submission_id: str
+    template: str = ""  # a saved reply's name: sent as it is when `text` is empty
     act: ClassVar[Act] = Act.REPLY
 
     def check(self, env: Env, ticket: TicketRow, actor: Actor) -> Outcome | None:
         if (refused := permission(ticket, actor, self.act)) is not None:
             return refused
-        if not self.text.strip():
+        if not self._text(env, ticket):
             return Outcome(False, "The reply is empty.")
         return None
 
+    def _text(self, env: Env, ticket: TicketRow) -> str:
+        if self.text.strip() or not self.template:
+            return self.text.strip()
+        return staff_templates(env.config, ticket.language).get(self.template, "").strip()
+
     def apply(self, env: Env, ticket: TicketRow, actor: Actor) -> Outcome:
-        text = self.text.strip()
+        text = self._text(env, ticket)
         enqueue(env.session, reply_kind(ticket.channel, ticket.sender), ticket.sender, env.now, ticket_id=ticket.id,
                 payload={"text": text, "by": actor.id, "by_name": actor.name, "language": ticket.language},
                 dedupe_key=f"reply:{self.submission_id}")
