@@ -25,6 +25,7 @@ CLINICAL_ES = "tengo diabetes tipo 2, ¿puedo hacerme microneedling?"
 BILLING_EN = "why was i charged $480 twice?? i paid at checkout"
 BILLING_ES = "¿por qué me cobraron dos veces la consulta? ya pagué en la recepción"
 NOBODY_ON_CALL = 'routing:\n  oncall_provider: ""\n'
+NOT_AE = "only the clinical team or a manager can escalate an adverse event ticket"
 
 
 def blocks(message: dict[str, Any] | None) -> str:
@@ -75,9 +76,9 @@ def notices(sc: SlackClinic, user: str) -> list[str]:
 
 @pytest.mark.parametrize(("text", "sender", "user", "target", "reason"), [
     # The example: the front desk sends an adverse event out of the clinical channel into billing.
-    (ADVERSE_EN, OLIVIA, FRONT_DESK_USER, "billing", "only the clinical team can escalate an adverse event ticket"),
-    (ADVERSE_ES, SOFIA, FRONT_DESK_USER, "manager", "only the clinical team can escalate an adverse event ticket"),
-    (CLINICAL_ES, SOFIA, MARCO, "billing", "only the clinical team can escalate a clinical ticket"),
+    (ADVERSE_EN, OLIVIA, FRONT_DESK_USER, "billing", NOT_AE),
+    (ADVERSE_ES, SOFIA, FRONT_DESK_USER, "manager", NOT_AE),
+    (CLINICAL_ES, SOFIA, MARCO, "billing", "only the clinical team or a manager can escalate a clinical ticket"),
     # Not even the clinical team sends a medical ticket to billing: it is reclassified first if it is not medical.
     (ADVERSE_EN, OLIVIA, CLINICAL_USER, "billing",
      "an adverse event ticket cannot be escalated to billing; the clinical team can reclassify it first"),
@@ -107,7 +108,7 @@ def test_the_escalate_dialog_does_not_open_for_someone_who_may_not_escalate(slac
     slack_clinic.click(FRONT_DESK_USER, ActionId.ESCALATE, "1")
     assert slack_clinic.slack.calls("views.open") == []
     [notice] = notices(slack_clinic, FRONT_DESK_USER)
-    assert notice.startswith("Sorry: only the clinical team can escalate")
+    assert notice.startswith("Sorry: only the clinical team or a manager can escalate")
     assert state(slack_clinic) == before and refusals(slack_clinic) == [(FRONT_DESK_USER, "escalate")]
     slack_clinic.click(CLINICAL_USER, ActionId.ESCALATE, "1")
     assert slack_clinic.slack.calls("views.open")[0].args["view"]["callback_id"] == ModalCallback.ESCALATE
@@ -322,3 +323,46 @@ def test_a_saved_reply_goes_out_in_the_patients_language(slack_clinic: SlackClin
     slack_clinic.deliver()
     assert [r.form["Body"] for r in slack_clinic.twilio.requests] == [sent]
     assert slack_clinic.ticket().claimed_by == FRONT_DESK_USER
+
+
+@pytest.mark.parametrize(("text", "sender"), [(ADVERSE_EN, OLIVIA), (CLINICAL_ES, SOFIA)])
+def test_a_manager_can_send_a_medical_ticket_back_to_the_providers(slack_clinic: SlackClinic, text: str,
+                                                                   sender: str) -> None:
+    slack_clinic.sms(text, sender=sender)
+    slack_clinic.deliver()
+    escalate(slack_clinic, CLINICAL_USER, "manager", reason="patient wants to complain")
+    assert slack_clinic.ticket().role == "managers"
+    escalate(slack_clinic, BOSS, "clinical", reason="handled the complaint; the symptom is yours")
+    slack_clinic.deliver()
+    ticket = slack_clinic.ticket()
+    assert ticket.role == "clinical" and ticket.category in ("adverse_event", "clinical")  # never lowered
+    assert refusals(slack_clinic) == []
+
+
+@pytest.mark.parametrize(("text", "sender"), [
+    ("what are your hours?", "+13055550123"),
+    ("hola, ¿cuál es su horario?", SOFIA),
+])
+def test_reclassifying_a_ticket_the_bot_closed_to_adverse_event_reopens_it_and_pages(
+        slack_clinic: SlackClinic, text: str, sender: str) -> None:
+    slack_clinic.sms(text, sender=sender)
+    slack_clinic.deliver()
+    assert slack_clinic.ticket().status == "auto_resolved"
+    reclassify(slack_clinic, CLINICAL_USER, "adverse_event")
+    slack_clinic.deliver()
+    ticket = slack_clinic.ticket()
+    assert (ticket.status, ticket.role, ticket.paged) == ("open", "clinical", "dr-lee")
+    assert len(slack_clinic.slack.messages("clinical")) == 1 and len(slack_clinic.slack.messages(DOCTOR)) == 1
+
+
+@pytest.mark.parametrize(("text", "sender"), [(BILLING_EN, DANIEL), (BILLING_ES, SOFIA)])
+def test_reclassifying_a_ticket_a_person_resolved_is_for_the_record_only(slack_clinic: SlackClinic, text: str,
+                                                                         sender: str) -> None:
+    slack_clinic.sms(text, sender=sender)
+    slack_clinic.deliver()
+    slack_clinic.click(FRONT_DESK_USER, ActionId.MORE, "", "billing", option="triage_resolve:1")
+    reclassify(slack_clinic, CLINICAL_USER, "clinical")
+    slack_clinic.deliver()
+    ticket = slack_clinic.ticket()
+    assert (ticket.category, ticket.status, ticket.role) == ("clinical", "resolved", "billing")
+    assert slack_clinic.slack.messages("clinical") == [] and slack_clinic.slack.messages(DOCTOR) == []

@@ -31,9 +31,8 @@ class Actor:
     staff_id: str | None = None  # the config's staff id when the user is listed there
 
 
-MEDICAL_ONLY = {Act.CLAIM, Act.REPLY, Act.RESOLVE, Act.VIEW_MESSAGE, Act.ESCALATE}
-VERBS = {Act.CLAIM: "claim", Act.REPLY: "reply to", Act.RESOLVE: "resolve", Act.VIEW_MESSAGE: "open the message of",
-         Act.ESCALATE: "escalate"}
+MEDICAL_ONLY = {Act.CLAIM, Act.REPLY, Act.RESOLVE, Act.VIEW_MESSAGE}
+VERBS = {Act.CLAIM: "claim", Act.REPLY: "reply to", Act.RESOLVE: "resolve", Act.VIEW_MESSAGE: "open the message of"}
 
 
 def _label(category: str) -> str:
@@ -65,9 +64,12 @@ def refusal(actor: Actor, act: Act, ticket: TicketRow, *, new_category: Category
 
 
 def _escalation_refusal(actor: Actor, ticket: TicketRow, to_role: Role | None) -> str | None:
+    medical = Category(ticket.category).is_medical
+    if medical and not actor.roles & {Role.CLINICAL, Role.MANAGERS}:
+        return f"only the clinical team or a manager can escalate {_a(ticket.category)} ticket"
     # A medical ticket stays with people who can treat it: it is never handed to billing or the front desk
     # by an escalation (the clinical team reclassifies it first when it really is not medical).
-    if Category(ticket.category).is_medical and to_role in (Role.BILLING, Role.FRONT_DESK):
+    if medical and to_role in (Role.BILLING, Role.FRONT_DESK):
         return (f"{_a(ticket.category)} ticket cannot be escalated to {_label(to_role.value)}; "
                 "the clinical team can reclassify it first")
     # Anyone on the ticket's team may pass it on; the clinical team and managers may escalate anything.

@@ -47,8 +47,8 @@ class OnCallDesk:
 
     def set(self, actor: Actor, who: StaffRef | None, until_text: str) -> Outcome:
         """`who` None: the actor did not say whom (or until when); an empty notice lets the messenger show usage."""
-        if (reason := may_change_oncall(actor)) is not None:
-            return Outcome(False, f"{reason[0].upper()}{reason[1:]}.", refused=reason)
+        if (refusal := self._refusal(actor)) is not None:
+            return refusal
         if who is None or not until_text.strip():
             return Outcome(False, "")
         member = who.resolve(self.config)
@@ -68,8 +68,8 @@ class OnCallDesk:
                              "The clinical channel has been told.")
 
     def clear(self, actor: Actor) -> Outcome:
-        if (reason := may_change_oncall(actor)) is not None:
-            return Outcome(False, f"{reason[0].upper()}{reason[1:]}.", refused=reason)
+        if (refusal := self._refusal(actor)) is not None:
+            return refusal
         now = self.clock.now()
         with self.db.transaction() as session:
             ended = end_overrides(session, now=now)
@@ -79,3 +79,10 @@ class OnCallDesk:
             return Outcome(False, "No override is in force; the rota applies.")
         log.info("on-call overrides ended", extra={"count": ended, "by": actor.id})
         return Outcome(True, "Override ended: the rota applies again. The clinical channel has been told.")
+
+    def _refusal(self, actor: Actor) -> Outcome | None:
+        reason = may_change_oncall(actor)
+        if reason is None:
+            return None
+        log.info("on-call change refused", extra={"by": actor.id})  # no ticket to audit it on: the log keeps it
+        return Outcome(False, f"{reason[0].upper()}{reason[1:]}.", refused=reason)

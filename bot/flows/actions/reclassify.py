@@ -38,8 +38,11 @@ class Reclassify:
         line = f"Reclassified {before.value} → {after.value} by {actor.name}"
         note = f"Reclassified from {before.value} by {actor.name}"
         done = f"Reclassified as {after.value}; the correction is kept for training."
-        if not TicketStatus(ticket.status).is_open:
-            # A closed ticket's category is corrected for the record; it is not routed back to anyone.
+        raised = after.severity > before.severity
+        status = TicketStatus(ticket.status)
+        if not status.is_open and not (raised and status is TicketStatus.AUTO_RESOLVED):
+            # A ticket a person closed is corrected for the record; it is not routed back to anyone. One the bot
+            # closed that a person now says is more serious goes back to people, as a raise.
             change(env.session, ticket, event=EventKind.RECLASSIFIED, actor=actor.id, at=env.now,
                    data={"from": before.value, "to": after.value, **data}, category=after.value,
                    urgency=after.urgency.value)
@@ -47,7 +50,7 @@ class Reclassify:
             refresh_cards(env.session, ticket, env.now)
             return Outcome(True, done)
         old_role = ticket.role
-        if after.severity > before.severity:
+        if raised:
             decision = raise_ticket(env.session, env.config, ticket, after, env.now, actor=actor.id, line=line,
                                     note=note, event=EventKind.RECLASSIFIED, data=data)
         else:
