@@ -366,3 +366,16 @@ def test_reclassifying_a_ticket_a_person_resolved_is_for_the_record_only(slack_c
     ticket = slack_clinic.ticket()
     assert (ticket.category, ticket.status, ticket.role) == ("clinical", "resolved", "billing")
     assert slack_clinic.slack.messages("clinical") == [] and slack_clinic.slack.messages(DOCTOR) == []
+
+
+@pytest.mark.parametrize(("text", "sender"), [(ADVERSE_EN, OLIVIA), (ADVERSE_ES, SOFIA)])
+def test_escalating_to_the_provider_already_paged_changes_nothing(slack_clinic: SlackClinic, text: str,
+                                                                   sender: str) -> None:
+    slack_clinic.sms(text, sender=sender)
+    slack_clinic.deliver()
+    slack_clinic.click(DOCTOR, ActionId.ACKNOWLEDGE, "1", DOCTOR)
+    before = state(slack_clinic)
+    escalate(slack_clinic, CLINICAL_USER, "oncall")
+    assert state(slack_clinic) == before and refusals(slack_clinic) == []
+    assert notices(slack_clinic, CLINICAL_USER) == ["Dr. Lee has already been paged for this ticket."]
+    assert slack_clinic.ticket().acknowledged_by == DOCTOR

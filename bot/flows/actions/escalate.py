@@ -42,8 +42,13 @@ class Escalate:
         role = TARGET_ROLE[self.target]
         if (refusal := permission(ticket, actor, self.act, to_role=role)) is not None:
             return refusal
-        if self.target is EscalationTarget.ONCALL and not current_on_call(env.session, env.config, env.now).provider:
-            return refused("nobody is on call right now (see the on-call rota)")
+        if self.target is EscalationTarget.ONCALL:
+            provider = current_on_call(env.session, env.config, env.now).provider
+            if not provider:
+                return refused("nobody is on call right now (see the on-call rota)")
+            if ticket.paged == provider and TicketStatus(ticket.status).is_open:
+                member = env.config.staff_member(provider)
+                return Outcome(False, f"{member.name if member else provider} has already been paged for this ticket.")
         if self.target is not EscalationTarget.ONCALL and ticket.role == role.value \
                 and TicketStatus(ticket.status).is_open:
             return Outcome(False, f"It is already with #{env.config.channels.for_role(role)}.")
