@@ -379,3 +379,14 @@ def test_escalating_to_the_provider_already_paged_changes_nothing(slack_clinic: 
     assert state(slack_clinic) == before and refusals(slack_clinic) == []
     assert notices(slack_clinic, CLINICAL_USER) == ["Dr. Lee has already been paged for this ticket."]
     assert slack_clinic.ticket().acknowledged_by == DOCTOR
+
+
+@pytest.mark.parametrize(("text", "sender"), [(BILLING_EN, DANIEL), (BILLING_ES, SOFIA)])
+def test_a_slack_user_group_member_has_the_groups_role(slack_clinic: SlackClinic, text: str, sender: str) -> None:
+    slack_clinic.slack.usergroups["S0BILL"] = ["UCARLA"]  # billing: members [UJESS] plus the S0BILL user group
+    slack_clinic.sms(text, sender=sender)
+    slack_clinic.deliver()
+    escalate(slack_clinic, "UOTHER", "manager")
+    assert slack_clinic.ticket().role == "billing" and refusals(slack_clinic) == [("UOTHER", "escalate")]
+    escalate(slack_clinic, "UCARLA", "manager")
+    assert slack_clinic.ticket().role == "managers"

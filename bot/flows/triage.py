@@ -191,7 +191,6 @@ def _link(session: Session, first: TicketRow, new: TicketRow, now: datetime) -> 
     refresh_cards(session, first, now)
 
 
-
 CHANNEL_WORDS = {"sms": "SMS", "email": "email", "web": "the web form", "dm": "DM"}
 
 
