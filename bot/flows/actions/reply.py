@@ -31,8 +31,13 @@ class Reply:
     template: str = ""  # a saved reply's name: sent as it is when `text` is empty
     act: ClassVar[Act] = Act.REPLY
 
+    @staticmethod
+    def may(env: Env, ticket: TicketRow, actor: Actor) -> Outcome | None:
+        """Every reason to refuse a reply that does not depend on its text: checked again when Reply is clicked."""
+        return permission(ticket, actor, Act.REPLY)
+
     def check(self, env: Env, ticket: TicketRow, actor: Actor) -> Outcome | None:
-        if (refused := permission(ticket, actor, self.act)) is not None:
+        if (refused := self.may(env, ticket, actor)) is not None:
             return refused
         if not self._text(env, ticket):
             return Outcome(False, "The reply is empty.")
@@ -65,6 +70,8 @@ class OpenDialog:
     act: Act
 
     def check(self, env: Env, ticket: TicketRow, actor: Actor) -> Outcome | None:
+        if self.act is Act.REPLY:
+            return Reply.may(env, ticket, actor)
         return permission(ticket, actor, self.act)
 
     def apply(self, env: Env, ticket: TicketRow, actor: Actor) -> Outcome:
