@@ -93,10 +93,14 @@ def test_a_less_severe_follow_up_never_lowers_the_ticket(clinic: Clinic) -> None
                sender="+12125550101")
     clinic.sms("ok thanks", sender="+12125550101")
     clinic.sms("what are your hours?", sender="+12125550101")
-    [ticket] = clinic.tickets()
+    # Issue 7, point 6: "ok thanks" joins quietly; the hours question is a different, less severe request and
+    # gets its own ticket, linked to the adverse one (it used to be folded into the adverse ticket).
+    ticket, hours = clinic.tickets()
     assert ticket.category == "adverse_event"
     assert "raised" not in clinic.events(ticket.id)
-    assert clinic.texts_to("+12125550101") == []  # a follow-up on an adverse ticket is not auto-answered
+    assert [m.ticket_id for m in clinic.inbound()] == [ticket.id, ticket.id, hours.id]
+    assert hours.category == "faq" and hours.related_ticket_id == ticket.id and hours.status == "open"
+    assert clinic.texts_to("+12125550101") == []  # not auto-answered while an adverse ticket is open
 
 
 def test_after_hours_clinical_message_gets_an_acknowledgement_with_911(clinic: Clinic) -> None:

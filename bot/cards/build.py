@@ -19,6 +19,7 @@ from bot.outbox.queue import OutboxKind
 from bot.sla.business_time import open_intervals
 from bot.storage.models import TicketRow
 from bot.tickets.events import EventKind
+from bot.tickets.links import related_fields
 
 BADGES = {
     Category.ADVERSE_EVENT.value: "🔴 Adverse event",
@@ -174,6 +175,7 @@ def build_card(ticket: TicketRow, message_text: str | None, config: ClinicConfig
     ]
     if ticket.assignee:
         context.append(CardField("Named human", _who(config, ticket.assignee)))
+    context.extend(related_fields(ticket))  # "Related: #12 booking", "Also asks: billing"
     mentions: tuple[str, ...] = ()
     if ticket.paged:
         context.append(CardField("Paged", _who(config, ticket.paged)))

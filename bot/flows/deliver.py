@@ -18,10 +18,10 @@ from bot.clock import Clock
 from bot.config.models import ClinicConfig, StaffMember
 from bot.domain import TicketStatus
 from bot.flows.chat import post_card, refresh_cards, share_media, thread_line
-from bot.flows.opt_outs import opt_out_notice
 from bot.flows.paging import call_text, page_text
 from bot.mentions import Mention
 from bot.optouts import is_opted_out
+from bot.optouts.notice import opt_out_notice
 from bot.outbox.errors import permanent, transient
 from bot.outbox.failures import failure_class
 from bot.outbox.queue import OutboxKind, OutboxStatus, enqueue
@@ -263,8 +263,8 @@ def _reply_dropped(session: Session, config: ClinicConfig, row: OutboxRow, now: 
     record(session, ticket, EventKind.REPLY_DROPPED, BOT, now, outbox_id=row.id, channel=row.kind, by=by,
            reason="opted_out")
     if ticket.status == TicketStatus.AUTO_RESOLVED.value:
-        move(session, ticket, TicketStatus.OPEN, expected_version=ticket.version, resolved_at=None, updated_at=now)
-        record(session, ticket, EventKind.ROUTED, BOT, now, reopened="the patient opted out of texts")
+        move(session, ticket, TicketStatus.OPEN, event=EventKind.ROUTED, actor=BOT, at=now,
+             data={"reopened": "the patient opted out of texts"}, resolved_at=None)
         post_card(session, ticket, config, now)
     elif by != BOT:
         thread_line(session, ticket, "Reply not sent: the patient opted out of texts", now)
@@ -328,9 +328,8 @@ def failure_hook(config: ClinicConfig) -> Callable[[Session, OutboxRow, datetime
             return
         if ticket.status == TicketStatus.AUTO_RESOLVED.value:
             # The bot's answer never reached the patient: the ticket goes back to a human.
-            move(session, ticket, TicketStatus.OPEN, expected_version=ticket.version, resolved_at=None,
-                 updated_at=now)
-            record(session, ticket, EventKind.ROUTED, BOT, now, reopened="auto-reply could not be delivered")
+            move(session, ticket, TicketStatus.OPEN, event=EventKind.ROUTED, actor=BOT, at=now,
+                 data={"reopened": "auto-reply could not be delivered"}, resolved_at=None)
             post_card(session, ticket, config, now)
         else:
             refresh_cards(session, ticket, now)  # the card shows the failed reply

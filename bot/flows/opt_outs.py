@@ -14,12 +14,12 @@ from sqlalchemy.orm import Session
 from bot.config.models import ClinicConfig
 from bot.domain import Channel
 from bot.flows.chat import refresh_cards, thread_line
-from bot.flows.triage import Triage, process, reply_kind
+from bot.flows.triage import Triage, process
 from bot.match.directory import lookup
-from bot.optouts import Keyword, current_opt_out, is_opted_out, keyword_of, opt_back_in, opt_out
+from bot.optouts import Keyword, is_opted_out, keyword_of, opt_back_in, opt_out
 from bot.outbox.queue import OutboxKind, enqueue
 from bot.storage.db import Database
-from bot.storage.models import InboundMessageRow, TicketRow
+from bot.storage.models import InboundMessageRow
 from bot.tickets.events import BOT, EventKind
 from bot.tickets.store import open_ticket_for, record
 
@@ -81,17 +81,3 @@ def _confirm(session: Session, config: ClinicConfig, message: InboundMessageRow,
         enqueue(session, OutboxKind.REPLY_SMS, message.sender, now,
                 payload={"text": text, "by": BOT, "language": language, "opt_out_confirmation": True},
                 dedupe_key=f"opt-out-confirm:{opt_out_id}")
-
-
-def reply_channel(ticket: TicketRow) -> str:
-    """The channel a reply to this ticket goes out on ("sms", "email")."""
-    return reply_kind(ticket.channel, ticket.sender).split(".", 1)[1]
-
-
-def opt_out_notice(session: Session, ticket: TicketRow, config: ClinicConfig) -> str | None:
-    """Why nobody may text this ticket's patient, or None when they may."""
-    row = current_opt_out(session, reply_channel(ticket), ticket.sender)
-    if row is None:
-        return None
-    when = row.opted_out_at.astimezone(config.clinic.tz).strftime("%a %b %d %H:%M")
-    return f"The patient opted out of texts ({row.keyword or 'STOP'}) on {when}; reach them another way"

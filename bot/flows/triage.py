@@ -6,7 +6,7 @@ The whole step is one transaction, so a crash leaves the message unprocessed (an
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -14,22 +14,23 @@ from sqlalchemy.orm import Session
 from bot.classify.result import Classification, Classifier
 from bot.clock import Clock
 from bot.config.models import ClinicConfig
-from bot.domain import Category, Channel, TicketStatus
-from bot.flows.chat import page, post_card, refresh_cards, retire_cards, thread_line
+from bot.domain import Category, TicketStatus
+from bot.flows.asks import Asks, asks_in
+from bot.flows.chat import page, post_card, refresh_cards, thread_line
+from bot.flows.routing import apply_route, raise_ticket, send_after_hours_ack
 from bot.hours import is_open
 from bot.match.directory import PatientDirectory, PatientRecord, lookup
 from bot.oncall import current_on_call
-from bot.outbox.queue import OutboxKind, enqueue
+from bot.outbox.queue import enqueue, reply_kind
 from bot.respond.answers import AnswerBook
-from bot.respond.compose import after_hours_ack, booking_reply, faq_reply
+from bot.respond.compose import booking_reply, faq_reply
 from bot.respond.slots import next_slots
 from bot.route.policy import RouteDecision, route
-from bot.sla.plan import due_at as sla_due
-from bot.sla.plan import plan as sla_plan
 from bot.storage.db import Database
 from bot.storage.models import InboundMessageRow, TicketRow
 from bot.tickets.events import BOT, EventKind
-from bot.tickets.store import compare_and_set, move, open_ticket_for, record
+from bot.tickets.links import primary_ticket, ticket_to_join
+from bot.tickets.store import change, move, open_tickets_for, record
 
 
 @dataclass(frozen=True)
@@ -51,26 +52,21 @@ def process(db: Database, triage: Triage, message_id: int) -> int:
             return message.ticket_id
         now = triage.clock.now()
         patient = lookup(triage.directory(session), message.sender)
-        result = triage.classifier.classify(message.body)
-        existing = open_ticket_for(session, patient.key if patient else None, message.sender)
-        if existing is not None:
-            ticket = _follow_up(session, triage, existing, message, result, patient, now)
+        asks = asks_in(triage.classifier, message.body, triage.classifier.classify(message.body))
+        existing = open_tickets_for(session, patient.key if patient else None, message.sender)
+        joined = ticket_to_join(existing, asks.primary.category)
+        if joined is not None:
+            ticket = _follow_up(session, triage, joined, message, asks, patient, now)
         else:
-            ticket = _new_ticket(session, triage, message, result, patient, now)
+            # A different, less severe request than what is open gets its own ticket, linked to the open one.
+            related = primary_ticket(existing)
+            ticket = _new_ticket(session, triage, message, asks.primary, patient, now, related=related,
+                                 also=asks.also)
+            if related is not None:
+                _link(session, related, ticket, now)
         message.processed_at = now
         message.ticket_id = ticket.id
         return ticket.id
-
-
-def reply_kind(channel: str, address: str) -> str:
-    """Patients are answered on the channel they used (a web form by email when it gave one)."""
-    if channel == Channel.SMS.value:
-        return OutboxKind.REPLY_SMS
-    if channel == Channel.EMAIL.value:
-        return OutboxKind.REPLY_EMAIL
-    if channel == Channel.WEB.value:
-        return OutboxKind.REPLY_EMAIL if "@" in address else OutboxKind.REPLY_SMS
-    return f"reply.{channel}"
 
 
 def _language(result: Classification, message: InboundMessageRow, patient: PatientRecord | None) -> str:
@@ -87,6 +83,9 @@ def _new_ticket(
     result: Classification,
     patient: PatientRecord | None,
     now: datetime,
+    *,
+    related: TicketRow | None = None,
+    also: tuple[Category, ...] = (),
 ) -> TicketRow:
     config = triage.config
     ticket = TicketRow(
@@ -103,6 +102,8 @@ def _new_ticket(
         patient=patient.snapshot() if patient else {},
         created_at=now,
         updated_at=now,
+        related_ticket_id=related.id if related else None,
+        also_asks=[c.value for c in also],
     )
     session.add(ticket)
     session.flush()
@@ -114,37 +115,18 @@ def _new_ticket(
     record(
         session, ticket, EventKind.CLASSIFIED, BOT, now,
         category=result.category.value, confidence=round(result.confidence, 4), reasons=list(result.reasons),
+        also_asks=[c.value for c in also],
     )
     decision = route(config, result, patient, open_now=is_open(config, now),
                      oncall=current_on_call(session, config, now).provider)
-    _apply_route(session, ticket, decision, now, config)
+    decision = _for_a_person(decision, related, also)
+    apply_route(session, ticket, decision, now, config)
     if decision.auto_answer and _auto_answer(session, triage, ticket, message, patient, now):
         return ticket
     if decision.after_hours_ack:
-        _send_after_hours_ack(session, triage, ticket, now)
+        send_after_hours_ack(session, config, ticket, now)
     _post(session, ticket, decision, now, config)
     return ticket
-
-
-def _apply_route(
-    session: Session, ticket: TicketRow, decision: RouteDecision, now: datetime, config: ClinicConfig
-) -> None:
-    category = Category(ticket.category)
-    due = sla_due(config, category, now)
-    # Due time and ladder are frozen here: later config edits never move a ticket already in flight.
-    # A raised ticket keeps the earlier due time if that is sooner.
-    due = min(ticket.due_at, due) if ticket.due_at else due
-    steps = sla_plan(config, category, now, paged=decision.page is not None)  # counted from now, even if raised
-    compare_and_set(
-        session, ticket, ticket.version,
-        role=decision.role.value, assignee=decision.assignee, paged=ticket.paged or decision.page,
-        due_at=due, updated_at=now, escalation={"steps": [step.as_json() for step in steps]},
-    )
-    record(
-        session, ticket, EventKind.ROUTED, BOT, now,
-        role=decision.role.value, assignee=decision.assignee, page=decision.page,
-        auto_answer=decision.auto_answer, reasons=list(decision.reasons), due_at=due.isoformat(),
-    )
 
 
 def _auto_answer(
@@ -175,21 +157,9 @@ def _auto_answer(
         session, reply_kind(ticket.channel, ticket.sender), ticket.sender, now, ticket_id=ticket.id,
         payload={"text": text, "by": BOT, "language": ticket.language},
     )
-    move(session, ticket, TicketStatus.AUTO_RESOLVED, expected_version=ticket.version, resolved_at=now,
-         updated_at=now)
-    record(session, ticket, EventKind.AUTO_REPLIED, BOT, now, **detail)
+    move(session, ticket, TicketStatus.AUTO_RESOLVED, event=EventKind.AUTO_REPLIED, actor=BOT, at=now, data=detail,
+         resolved_at=now)
     return True
-
-
-def _send_after_hours_ack(session: Session, triage: Triage, ticket: TicketRow, now: datetime) -> None:
-    enqueue(
-        session, reply_kind(ticket.channel, ticket.sender), ticket.sender, now, ticket_id=ticket.id,
-        # An acknowledgement is not an answer: the SLA clock keeps running until a provider responds.
-        payload={"text": after_hours_ack(triage.config, ticket.language), "by": BOT, "language": ticket.language,
-                 "response": False},
-        dedupe_key=f"ack:{ticket.id}",
-    )
-    record(session, ticket, EventKind.ACKNOWLEDGED_AFTER_HOURS, BOT, now)
 
 
 def _post(session: Session, ticket: TicketRow, decision: RouteDecision, now: datetime, config: ClinicConfig) -> None:
@@ -198,45 +168,56 @@ def _post(session: Session, ticket: TicketRow, decision: RouteDecision, now: dat
         page(session, ticket, decision.page, now)
 
 
+def _for_a_person(decision: RouteDecision, related: TicketRow | None, also: tuple[Category, ...]) -> RouteDecision:
+    """The bot answers one routine request at a time, and never a patient the clinical team is looking after."""
+    if not decision.auto_answer:
+        return decision
+    if also:
+        reason = f"not auto-answered: the message also asks about {', '.join(c.value for c in also)}"
+    elif related is not None and Category(related.category).is_medical:
+        reason = f"not auto-answered: the patient has an open {related.category} ticket #{related.id}"
+    else:
+        return decision
+    return replace(decision, auto_answer=False, reasons=(*decision.reasons, reason))
+
+
+def _link(session: Session, first: TicketRow, new: TicketRow, now: datetime) -> None:
+    """Both tickets say so, on their cards and in their audit trails; the first card's thread is told."""
+    record(session, new, EventKind.LINKED, BOT, now, related=first.id, category=first.category)
+    change(session, first, event=EventKind.LINKED, actor=BOT, at=now,
+           data={"related": new.id, "category": new.category})
+    about = new.category.replace("_", " ")
+    thread_line(session, first, f"🔗 The patient also wrote about {about}: ticket #{new.id}", now)
+    refresh_cards(session, first, now)
+
+
+CHANNEL_WORDS = {"sms": "SMS", "email": "email", "web": "the web form", "dm": "DM"}
+
+
 def _follow_up(
     session: Session,
     triage: Triage,
     ticket: TicketRow,
     message: InboundMessageRow,
-    result: Classification,
+    asks: Asks,
     patient: PatientRecord | None,
     now: datetime,
 ) -> TicketRow:
-    record(
-        session, ticket, EventKind.FOLLOW_UP, message.channel, now,
-        message_id=message.id, category=result.category.value, confidence=round(result.confidence, 4),
-    )
+    """Joins `ticket` (same matter, `other`, or more severe, see `ticket_to_join`); a more severe one raises it."""
+    result = asks.primary
+    also = [c.value for c in asks.also if c.value != ticket.category and c.value not in (ticket.also_asks or [])]
+    change(session, ticket, event=EventKind.FOLLOW_UP, actor=message.channel, at=now,
+           data={"message_id": message.id, "category": result.category.value,
+                 "confidence": round(result.confidence, 4), "also_asks": also},
+           also_asks=[*(ticket.also_asks or []), *also])
     current = Category(ticket.category)
-    channel = {"sms": "SMS", "email": "email", "web": "the web form", "dm": "DM"}.get(message.channel, message.channel)
+    channel = CHANNEL_WORDS.get(message.channel, message.channel)
     if result.category.severity <= current.severity:
-        compare_and_set(session, ticket, ticket.version, updated_at=now)
         thread_line(session, ticket, f"↩️ The patient sent a follow-up by {channel} (on the card)", now)
         refresh_cards(session, ticket, now)
         return ticket
     # More severe: the ticket is raised (never lowered) and routed again as what it now is.
-    compare_and_set(
-        session, ticket, ticket.version,
-        category=result.category.value, urgency=result.urgency.value, confidence=result.confidence,
-        reasons=list(result.reasons), updated_at=now,
-    )
-    record(session, ticket, EventKind.RAISED, BOT, now, **{"from": current.value, "to": result.category.value})
-    config = triage.config
-    decision = route(config, result, patient, open_now=is_open(config, now),
-                     oncall=current_on_call(session, config, now).provider)
-    old_role = ticket.role
-    _apply_route(session, ticket, decision, now, config)
-    thread_line(session, ticket, f"⬆️ Raised to {result.category.value} by a follow-up by {channel}", now)
-    if decision.after_hours_ack:
-        _send_after_hours_ack(session, triage, ticket, now)
-    retire_cards(session, ticket)
-    refresh_cards(session, ticket, now)
-    if decision.role.value != old_role:
-        post_card(session, ticket, config, now, note=f"Raised from {current.value} by a patient follow-up")
-    if decision.page:
-        page(session, ticket, decision.page, now)
+    raise_ticket(session, triage.config, ticket, result.category, now, actor=BOT, result=result, patient=patient,
+                 line=f"⬆️ Raised to {result.category.value} by a follow-up by {channel}",
+                 note=f"Raised from {current.value} by a patient follow-up")
     return ticket

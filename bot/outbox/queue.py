@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.domain import Channel
 from bot.storage.models import OutboxRow
 
 
@@ -63,3 +64,14 @@ def enqueue(
     session.add(row)
     session.flush()
     return row
+
+
+def reply_kind(channel: str, address: str) -> str:
+    """Patients are answered on the channel they used (a web form by email when it gave one)."""
+    if channel == Channel.SMS.value:
+        return OutboxKind.REPLY_SMS
+    if channel == Channel.EMAIL.value:
+        return OutboxKind.REPLY_EMAIL
+    if channel == Channel.WEB.value:
+        return OutboxKind.REPLY_EMAIL if "@" in address else OutboxKind.REPLY_SMS
+    return f"reply.{channel}"

@@ -105,11 +105,17 @@ class TicketRow(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(default=None)
     # The nudge plan frozen at routing: [{"key": "nudge:1", "at": iso, "notify": "lead"}, ...]
     escalation: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # A follow-up with a different, less severe request opens its own ticket, linked to the one it followed.
+    related_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), default=None)
+    # Other requests the patient made in the same messages ("also asks: booking"), most severe first.
+    also_asks: Mapped[list[Any]] = mapped_column(default=list)
 
     events: Mapped[list[TicketEventRow]] = relationship(
         back_populates="ticket", order_by="TicketEventRow.id", lazy="select"
     )
     messages: Mapped[list[InboundMessageRow]] = relationship(order_by="InboundMessageRow.id", lazy="select")
+    related: Mapped[TicketRow | None] = relationship(remote_side=[id], back_populates="linked", lazy="select")
+    linked: Mapped[list[TicketRow]] = relationship(back_populates="related", order_by="TicketRow.id", lazy="select")
 
 
 class TicketEventRow(Base):

@@ -10,6 +10,7 @@ class EventKind(StrEnum):
     ROUTED = "routed"
     FOLLOW_UP = "follow_up"
     RAISED = "raised"
+    LINKED = "linked"  # a follow-up with a different, less severe request opened its own ticket
     AUTO_REPLIED = "auto_replied"
     ACKNOWLEDGED_AFTER_HOURS = "after_hours_ack"
     POSTED = "posted"

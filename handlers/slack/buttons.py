@@ -1,4 +1,4 @@
-"""Card buttons and the overflow menu. Each listener acks first, then calls one ticket action."""
+"""Card buttons and the overflow menu. Each listener acks first, then calls one ticket action in bot/."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from slack_bolt import Ack, App
 
 from bot.cards.build import CHANNEL_NAMES
 from bot.cards.model import ActionId
-from bot.flows.actions import Outcome
-from bot.storage.models import TicketRow
+from bot.flows.actions import Act, Outcome
 from handlers.slack.context import SlackContext
 from handlers.slack.ids import BadPayload, overflow_choice, ticket_id
 from handlers.slack.modals import escalate_modal, message_modal, reclassify_modal, reply_modal
+
+DIALOG_ACTS = {ActionId.REPLY: Act.REPLY, ActionId.ESCALATE: Act.ESCALATE, ActionId.RECLASSIFY: Act.RECLASSIFY}
 
 
 def register(app: App, ctx: SlackContext) -> None:
@@ -29,7 +30,7 @@ def register(app: App, ctx: SlackContext) -> None:
         return listener
 
     def finish(body: dict[str, Any], outcome: Outcome) -> None:
-        ctx.tell(body, outcome.notice)
+        ctx.tell(body, outcome)
         ctx.service.on_work()
 
     app.action(ActionId.CLAIM.value)(simple(ctx.actions.claim))
@@ -38,29 +39,29 @@ def register(app: App, ctx: SlackContext) -> None:
     app.action(ActionId.RESOLVE.value)(simple(ctx.actions.resolve))
 
     def open_modal(name: ActionId, ref: int, body: dict[str, Any]) -> None:
+        """The permission is checked on the click, so nobody types a reply they may not send."""
         actor = ctx.actor(body["user"])
-        with ctx.service.db.transaction() as session:
-            ticket = session.get(TicketRow, ref)
-            if ticket is None:
-                ctx.tell(body, f"Ticket #{ref} no longer exists.")
-                return
-            language, channel, category = ticket.language, ticket.channel, ticket.category
-        trigger = body["trigger_id"]
+        try:
+            if name is ActionId.SHOW_MESSAGE:
+                outcome, text = ctx.actions.may_view_message(ref, actor)
+            else:
+                outcome, text = ctx.actions.open_dialog(ref, actor, DIALOG_ACTS[name]), ""
+        except LookupError:
+            ctx.tell(body, f"Ticket #{ref} no longer exists.")
+            return
+        if not outcome.ok:
+            ctx.tell(body, outcome)
+            return
         if name is ActionId.REPLY:
+            channel, language = outcome.detail["channel"], outcome.detail["language"]
             view = reply_modal(ref, CHANNEL_NAMES.get(channel, channel), language, ctx.service.config)
         elif name is ActionId.ESCALATE:
             view = escalate_modal(ref)
         elif name is ActionId.RECLASSIFY:
-            view = reclassify_modal(ref, category)
-        elif name is ActionId.SHOW_MESSAGE:
-            outcome, text = ctx.actions.may_view_message(ref, actor)
-            if not outcome.ok:
-                ctx.tell(body, outcome.notice)
-                return
-            view = message_modal(ref, text)
+            view = reclassify_modal(ref, outcome.detail["category"])
         else:
-            return
-        ctx.client.views_open(trigger_id=trigger, view=view)
+            view = message_modal(ref, text)
+        ctx.client.views_open(trigger_id=body["trigger_id"], view=view)
 
     def modal_button(name: ActionId) -> Any:
         def listener(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:

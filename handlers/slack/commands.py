@@ -1,121 +1,76 @@
-"""/triage: the open queue by role and the caller's own tickets; /triage oncall: who is on call."""
+"""/triage: the open queue by role and the caller's own tickets; /triage oncall: who is on call, and overrides.
+
+This only parses the command and renders the answer in Slack's words; the rules live in bot/flows/actions.
+"""
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import Any
 
 from slack_bolt import Ack, App
-from sqlalchemy import select
 
-from bot.config.models import StaffMember
-from bot.domain import Role, TicketStatus
-from bot.flows.announce import handoff_text
-from bot.oncall import add_override, current_on_call, end_overrides, parse_until
-from bot.storage.models import TicketRow
+from bot.flows.actions import QueueSummary, StaffRef
 from handlers.jobs import Jobs
-from handlers.slack.context import SlackContext
-
-log = logging.getLogger(__name__)
+from handlers.slack.context import SlackContext, mention
 
 USAGE = ("Usage: `/triage` (the queue and your tickets) · `/triage oncall` (who is on call) · "
          "`/triage oncall set @someone until tomorrow 8am` · `/triage oncall clear` (back to the rota) · "
          "`/triage digest` (today so far, to the managers)")
+SET_USAGE = "Usage: `/triage oncall set @someone until tomorrow 8am`"
 MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|[^>]*)?>$")
 
 
-def queue_summary(ctx: SlackContext, user_id: str) -> str:
-    """Counts per role and the caller's claimed tickets: numbers and categories only, no patient details."""
-    with ctx.service.db.transaction() as session:
-        open_tickets = list(session.scalars(select(TicketRow).where(
-            TicketRow.status.in_([TicketStatus.OPEN.value, TicketStatus.CLAIMED.value])).order_by(TicketRow.id)))
+def render_queue(summary: QueueSummary) -> str:
+    """Counts per role and the caller's claimed tickets (mrkdwn): numbers and categories only."""
     lines = ["*Open queue*"]
-    for role in Role:
-        mine = [t for t in open_tickets if t.role == role.value]
-        if not mine:
-            continue
-        unclaimed = [t for t in mine if t.status == TicketStatus.OPEN.value]
-        numbers = ", ".join(f"#{t.id} {t.category.replace('_', ' ')}" for t in unclaimed[:10])
-        lines.append(f"• #{ctx.service.config.channels.for_role(role)}: {len(mine)} open, {len(unclaimed)} unclaimed"
+    for queue in summary.roles:
+        numbers = ", ".join(ref.label for ref in queue.listed)
+        lines.append(f"• #{queue.channel}: {queue.open} open, {queue.unclaimed} unclaimed"
                      + (f" ({numbers})" if numbers else ""))
-    if len(lines) == 1:
+    if not summary.roles:
         lines.append("Nothing open. 🎉")
-    claimed = [t for t in open_tickets if t.claimed_by == user_id]
     lines.append("*Your tickets*")
-    lines.append(", ".join(f"#{t.id} {t.category.replace('_', ' ')}" for t in claimed) or "None claimed.")
+    lines.append(", ".join(ref.label for ref in summary.mine) or "None claimed.")
     return "\n".join(lines)
 
 
-def oncall_text(ctx: SlackContext) -> str:
-    with ctx.service.db.transaction() as session:
-        oncall = current_on_call(session, ctx.service.config, ctx.service.clock.now())
-    return handoff_text(ctx.service.config, oncall).removeprefix("🩺 ")
+def queue_summary(ctx: SlackContext, user_id: str) -> str:
+    return render_queue(ctx.actions.queue(user_id))
 
 
-def find_staff(ctx: SlackContext, word: str) -> StaffMember | None:
+def staff_ref(word: str) -> StaffRef:
     """A Slack mention (<@U123|name>), a staff id (dr-lee) or @staff-id."""
-    config = ctx.service.config
     match = MENTION.match(word)
     if match:
-        return config.staff_by_chat_user(match.group(1))
-    return config.staff_member(word.removeprefix("@"))
+        return StaffRef(chat_user=match.group(1), typed=word)
+    return StaffRef(staff_id=word.removeprefix("@"), typed=word)
 
 
-def may_change_oncall(ctx: SlackContext, user: dict[str, Any]) -> bool:
-    roles = ctx.actor(user).roles
-    return Role.CLINICAL in roles or Role.MANAGERS in roles
-
-
-def clear_oncall(ctx: SlackContext, user: dict[str, Any]) -> str:
-    if not may_change_oncall(ctx, user):
-        return "Only the clinical team or a manager can change who is on call."
-    with ctx.service.db.transaction() as session:
-        ended = end_overrides(session, now=ctx.service.clock.now())
-    if not ended:
-        return "No override is in force; the rota applies."
-    log.info("on-call overrides ended", extra={"count": ended, "by": user.get("id")})
-    Jobs(ctx.service).handoff(force=True)
-    return "Override ended: the rota applies again. The clinical channel has been told."
-
-
-def set_oncall(ctx: SlackContext, user: dict[str, Any], words: list[str]) -> str:
-    """`set @someone until <when>`: recorded with who set it; the clinical channel gets a hand-off post."""
-    actor = ctx.actor(user)
-    if not may_change_oncall(ctx, user):
-        return "Only the clinical team or a manager can change who is on call."
-    if len(words) < 4 or words[2] != "until":
-        return "Usage: `/triage oncall set @someone until tomorrow 8am`"
-    member = find_staff(ctx, words[1])
-    if member is None or not member.clinical:
-        return f"{words[1]} is not clinical staff in the clinic config."
-    now = ctx.service.clock.now()
-    try:
-        until = parse_until(" ".join(words[3:]), now, ctx.service.config.clinic.tz)
-    except ValueError as exc:
-        return f"Sorry: {exc}"
-    with ctx.service.db.transaction() as session:
-        add_override(session, provider=member.id, until=until, set_by=actor.id, now=now)
-    log.info("on-call override set", extra={"provider": member.id, "set_by": actor.id, "until": until.isoformat()})
-    Jobs(ctx.service).handoff(force=True)
-    local = until.astimezone(ctx.service.config.clinic.tz)
-    return f"{member.name} is on call until {local:%a %b %d %H:%M}. The clinical channel has been told."
+def oncall_command(ctx: SlackContext, user: dict[str, Any], words: list[str]) -> str:
+    desk, actor = ctx.actions.oncall, ctx.actor(user)
+    if words == ["oncall"]:
+        return desk.now_text()
+    if words == ["oncall", "clear"]:
+        outcome = desk.clear(actor)
+    elif len(words) < 5 or words[3] != "until":
+        outcome = desk.set(actor, None, "")  # refused, or asks for the missing parts
+    else:
+        outcome = desk.set(actor, staff_ref(words[2]), " ".join(words[4:]))
+    if outcome.ok:
+        ctx.service.on_work()
+    return outcome.text(mention) or SET_USAGE
 
 
 def register(app: App, ctx: SlackContext) -> None:
     @app.command("/triage")
     def triage(ack: Ack, command: dict[str, Any]) -> None:
         words = str(command.get("text") or "").split()
+        user = {"id": command.get("user_id"), "name": command.get("user_name")}
         if not words:
             ack(response_type="ephemeral", text=queue_summary(ctx, str(command.get("user_id", ""))))
-        elif words[0] == "oncall" and len(words) == 1:
-            ack(response_type="ephemeral", text=oncall_text(ctx))
-        elif words == ["oncall", "clear"]:
-            ack(response_type="ephemeral", text=clear_oncall(ctx, {"id": command.get("user_id"),
-                                                                   "name": command.get("user_name")}))
-        elif words[0] == "oncall" and words[1] == "set":
-            ack(response_type="ephemeral", text=set_oncall(ctx, {"id": command.get("user_id"),
-                                                                 "name": command.get("user_name")}, words[1:]))
+        elif words[0] == "oncall" and (len(words) == 1 or words == ["oncall", "clear"] or words[1] == "set"):
+            ack(response_type="ephemeral", text=oncall_command(ctx, user, words))
         elif words == ["digest"]:
             Jobs(ctx.service).digest()
             ack(response_type="ephemeral", text=f"Today's digest so far is on its way to "

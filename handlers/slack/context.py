@@ -9,12 +9,16 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.domain import Role
-from bot.flows.actions import TicketActions
+from bot.flows.actions import Outcome, TicketActions
 from bot.tickets.permissions import Actor
+from bot.tickets.roles import actor_of
 from handlers.service import Service
 
 GROUP_CACHE = timedelta(minutes=5)
+
+
+def mention(user_id: str) -> str:
+    return f"<@{user_id}>"
 
 
 @dataclass
@@ -25,22 +29,9 @@ class SlackContext:
     _groups: dict[str, tuple[datetime, frozenset[str]]] = field(default_factory=dict)
 
     def actor(self, user: dict[str, Any]) -> Actor:
-        """The clicking user, with the roles the clinic config (and Slack user groups) give them.
-
-        A role with no members configured is open to everyone, except clinical: medical tickets are
-        only ever handled by people the clinic has named as clinical.
-        """
-        user_id = str(user.get("id", ""))
-        config = self.service.config
-        staff = config.staff_by_chat_user(user_id)
-        roles = set()
-        for role in Role:
-            settings = config.roles.for_role(role)
-            members = config.role_members(role) | self._group_members(settings.usergroup)
-            if user_id in members or (not members and not settings.usergroup and role is not Role.CLINICAL):
-                roles.add(role)
-        name = staff.name if staff else str(user.get("name") or user.get("username") or user_id)
-        return Actor(id=user_id, name=name, roles=frozenset(roles), staff_id=staff.id if staff else None)
+        """The clicking user. Slack says who they are and which user groups they are in; bot/ decides roles."""
+        name = str(user.get("name") or user.get("username") or "")
+        return actor_of(self.service.config, str(user.get("id", "")), name, self._group_members)
 
     def _group_members(self, usergroup: str) -> frozenset[str]:
         if not usergroup:
@@ -57,8 +48,10 @@ class SlackContext:
         self._groups[usergroup] = (now, members)
         return members
 
-    def tell(self, body: dict[str, Any], text: str) -> None:
+    def tell(self, body: dict[str, Any], text: str | Outcome) -> None:
         """An ephemeral line to the clicking user only (refusals, 'already claimed by')."""
+        if isinstance(text, Outcome):
+            text = text.text(mention)
         if not text:
             return
         channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")

@@ -14,7 +14,7 @@ from slack_sdk.models.views import View
 
 from bot.config.models import ClinicConfig
 from bot.domain import Category
-from bot.flows.actions import EscalationTarget
+from bot.flows.actions import EscalationTarget, staff_templates
 from handlers.slack.ids import ModalCallback
 
 MESSAGE_BLOCK, MESSAGE_INPUT = "message", "message_input"
@@ -31,16 +31,11 @@ TARGET_LABELS = {
 }
 
 
-def templates_for(config: ClinicConfig, language: str) -> dict[str, str]:
-    texts = config.templates.staff_replies.get(language) or config.templates.staff_replies.get("en") or {}  # type: ignore[call-overload]
-    return {name: text.format(clinic=config.clinic.name) for name, text in texts.items()}
-
-
 def reply_modal(ticket_id: int, channel_name: str, language: str, config: ClinicConfig) -> View:
     blocks: list[Block] = [
         SectionBlock(text=f"The reply goes to the patient by *{channel_name}* and is logged in the card's thread."),
     ]
-    templates = templates_for(config, language)
+    templates = staff_templates(config, language)
     if templates:
         blocks.append(InputBlock(
             block_id=TEMPLATE_BLOCK, optional=True, label=f"Template ({language})",

@@ -9,8 +9,7 @@ from slack_bolt import Ack, App
 from bot.domain import Category
 from bot.flows.actions import EscalationTarget, Outcome
 from bot.flows.deliver import current_card
-from bot.storage.models import TicketRow
-from handlers.slack.context import SlackContext
+from handlers.slack.context import SlackContext, mention
 from handlers.slack.ids import BadPayload, ModalCallback, ticket_id
 from handlers.slack.modals import (
     CATEGORY_BLOCK,
@@ -23,7 +22,6 @@ from handlers.slack.modals import (
     TARGET_INPUT,
     TEMPLATE_BLOCK,
     TEMPLATE_INPUT,
-    templates_for,
 )
 
 
@@ -40,7 +38,7 @@ def register(app: App, ctx: SlackContext) -> None:
         if outcome.notice:
             user = body["user"]["id"]
             channel = _card_channel(ctx, ticket) or user
-            ctx.client.chat_postEphemeral(channel=channel, user=user, text=outcome.notice)
+            ctx.client.chat_postEphemeral(channel=channel, user=user, text=outcome.text(mention))
 
     @app.view(ModalCallback.REPLY)
     def reply(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -51,16 +49,12 @@ def register(app: App, ctx: SlackContext) -> None:
             return
         text = _value(view, MESSAGE_BLOCK, MESSAGE_INPUT).strip()
         template = _value(view, TEMPLATE_BLOCK, TEMPLATE_INPUT)
-        if not text and template:
-            with ctx.service.db.transaction() as session:
-                ticket = session.get(TicketRow, ref)
-                language = ticket.language if ticket else "en"
-            text = templates_for(ctx.service.config, language).get(template, "")
-        if not text:
+        if not text and not template:
             ack(response_action="errors", errors={MESSAGE_BLOCK: "Write a message or pick a template."})
             return
         ack()
-        outcome = ctx.actions.reply(ref, ctx.actor(body["user"]), text, submission_id=str(view.get("id")))
+        outcome = ctx.actions.reply(ref, ctx.actor(body["user"]), text, submission_id=str(view.get("id")),
+                                    template=template)
         after(body, ref, outcome)
 
     @app.view(ModalCallback.ESCALATE)

@@ -1,0 +1,24 @@
+"""What a card and a staff member are told about a patient who opted out of texts."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from bot.config.models import ClinicConfig
+from bot.optouts.store import current_opt_out
+from bot.outbox.queue import reply_kind
+from bot.storage.models import TicketRow
+
+
+def reply_channel(ticket: TicketRow) -> str:
+    """The channel a reply to this ticket goes out on ("sms", "email")."""
+    return reply_kind(ticket.channel, ticket.sender).split(".", 1)[1]
+
+
+def opt_out_notice(session: Session, ticket: TicketRow, config: ClinicConfig) -> str | None:
+    """Why nobody may text this ticket's patient, or None when they may."""
+    row = current_opt_out(session, reply_channel(ticket), ticket.sender)
+    if row is None:
+        return None
+    when = row.opted_out_at.astimezone(config.clinic.tz).strftime("%a %b %d %H:%M")
+    return f"The patient opted out of texts ({row.keyword or 'STOP'}) on {when}; reach them another way"
