@@ -102,6 +102,9 @@ class TicketRow(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(default=None)
     # The nudge plan frozen at routing: [{"key": "nudge:1", "at": iso, "notify": "lead"}, ...]
     escalation: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # A booking message as the bot read it: {"intent", "preferences", "offered": [iso, ...] (slots held for the
+    # patient's reply), "wants": "cancel the appointment on Fri Nov 28" (what a person is asked to do), ...}
+    booking: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
     events: Mapped[list[TicketEventRow]] = relationship(
         back_populates="ticket", order_by="TicketEventRow.id", lazy="select"
