@@ -159,7 +159,7 @@ def plan(context: BookingContext, patient: dict[str, Any], config: ClinicConfig,
             wants = f"book the offered slot {slot}"
         # No booking system is connected yet: a person books it and tells the patient.
         return HandOff(wants, "the patient picked an offered slot: a person books it", confirming=context.accepted)
-    treatment = f" a {read.preferences.treatment}" if read.preferences.treatment else ""
+    treatment = f" {read.preferences.treatment}" if read.preferences.treatment else ""
     if intent is BookingIntent.CANCEL:
         return HandOff(f"cancel the appointment{about}" if appointment else "cancel an appointment (not named)",
                        "a cancellation: a person handles it")

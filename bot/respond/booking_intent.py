@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from functools import cache
@@ -490,9 +490,11 @@ def read_booking(
     refers_to: date | None = None
     wanted = positive
     if intent in (BookingIntent.CANCEL, BookingIntent.RUNNING_LATE, BookingIntent.EXISTING):
-        # Every day named is the appointment's, not a wish.
-        refers_to = next((m.day or m.on for m in positive if (m.day or m.on) is not None), None)
+        # Every day named is the appointment's, not a wish, and a "can't" is about making it ("I can't make it
+        # tomorrow"), not a day ruled out.
+        refers_to = next((m.day or m.on for m in mentions if (m.day or m.on) is not None), None)
         wanted = []
+        mentions = [replace(m, negated=False) for m in mentions]
     elif intent is BookingIntent.RESCHEDULE and len({(m.weekday, m.day) for m in positive}) > 1:
         first = positive[0]  # "move my appointment on the 28th to Thursday"
         refers_to = first.day or first.on

@@ -100,6 +100,8 @@ def match_offer(offered: list[datetime], weekdays: tuple[int, ...], dates: tuple
         return Accepted(None, "no slot named")
     if len(candidates) == 1:
         return Accepted(candidates[0])
+    if candidates and len({(s.weekday(), s.hour, s.minute) for s in candidates}) == 1:
+        return Accepted(min(candidates))  # "Wednesday 10am" offered two weeks running: the coming Wednesday
     if not candidates:
         return Accepted(None, "the time named is not one of the slots offered")
     return Accepted(None, "more than one offered slot fits what was named")
