@@ -303,6 +303,19 @@ def test_a_vip_in_hours_gets_no_acknowledgement(booking_clinic: Clinic) -> None:
     booking_clinic.sms("Can I book a hydrafacial for next Friday afternoon?", sender=HARPER)
     booking_clinic.deliver()
     assert booking_clinic.texts_to(HARPER) == []
+    # Jess sees what Harper wants, and no slots are held for her since the bot offered none.
+    [card] = cards(booking_clinic)
+    assert "Wants to: book hydrafacial (Fri, afternoons)" in card and "Named human: Jess" in card
+    [ticket] = booking_clinic.tickets()
+    assert ticket.booking is not None and "offered" not in ticket.booking
+
+
+def test_a_vip_in_hours_spanish_move_shows_what_they_want(booking_clinic: Clinic) -> None:
+    booking_clinic.sms("hola! necesito cambiar mi cita de láser para la próxima semana por favor", sender=HARPER)
+    booking_clinic.deliver()
+    assert booking_clinic.texts_to(HARPER) == []
+    [card] = cards(booking_clinic)
+    assert "Wants to: move an appointment (next week)" in card
 
 
 # --- The reader on its own ---------------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ class BookingContext:
 @dataclass(frozen=True)
 class Offer:
     slots: list[datetime]
+    wants: str = ""  # what a person would be asked to do, had the bot not answered
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,15 @@ def plan(context: BookingContext, patient: dict[str, Any], config: ClinicConfig,
     slots = next_slots(config, now, read.preferences)
     if not slots:
         return HandOff(what, f"no open slot fits ({asked})" if asked else "no open slots to offer")
-    return Offer(slots)
+    return Offer(slots, what)
+
+
+def for_a_person(context: BookingContext, patient: dict[str, Any], config: ClinicConfig,
+                 now: datetime) -> dict[str, Any]:
+    """`tickets.booking` for a ticket the bot does not answer (a VIP's, an unsure one): what the patient wants
+    done, and no slots held, since none were offered."""
+    outcome = plan(context, patient, config, now)
+    return as_json(context, HandOff(outcome.wants, "not answered by the bot"), patient, config)
 
 
 def as_json(context: BookingContext, outcome: Offer | HandOff, patient: dict[str, Any],

@@ -17,6 +17,7 @@ from bot.config.models import ClinicConfig
 from bot.domain import Category, Channel, TicketStatus
 from bot.flows.booking import BookingContext, HandOff, as_booking, plan, understand
 from bot.flows.booking import as_json as booking_json
+from bot.flows.booking import for_a_person as booking_for_a_person
 from bot.flows.chat import page, post_card, refresh_cards, retire_cards, thread_line
 from bot.hours import is_open
 from bot.match.directory import PatientDirectory, PatientRecord, lookup
@@ -137,6 +138,9 @@ def _new_ticket(
     answer = decision.auto_answer or (booking is not None and booking.accepts_offer and not decision.assignee)
     if answer and _auto_answer(session, triage, ticket, message, patient, now, booking=booking):
         return ticket
+    if not answer and booking is not None:
+        compare_and_set(session, ticket, ticket.version, updated_at=now,
+                        booking=booking_for_a_person(booking, ticket.patient or {}, config, now))
     if decision.after_hours_ack:
         _send_after_hours_ack(session, triage, ticket, now)
     _post(session, ticket, decision, now, config)
