@@ -145,8 +145,9 @@ def _notes(ticket: TicketRow, config: ClinicConfig, note: str, moved_to: str | N
 def build_card(ticket: TicketRow, message_text: str, config: ClinicConfig, now: datetime, *, note: str = "",
                moved_to: str | None = None) -> Card:
     # A booking matter a person must act on leads with what the patient wants done (it names their appointment,
-    # so it is patient detail: not shown when the card shows none).
-    wants = (ticket.booking or {}).get("wants") if config.privacy.card_detail != "none" else None
+    # so it is patient detail: not shown when the card shows none). Not once a follow-up raised the ticket.
+    shown = config.privacy.card_detail != "none" and ticket.category == Category.BOOKING.value
+    wants = (ticket.booking or {}).get("wants") if shown else None
     context = [CardField("Wants to", wants)] if wants else []
     context += [
         CardField("Came in on", CHANNEL_NAMES.get(ticket.channel, ticket.channel)),
