@@ -168,7 +168,12 @@ def build_card(ticket: TicketRow, message_text: str | None, config: ClinicConfig
     `addressed_to`: the messenger id whose page DM this is; it mentions them, never the provider paged first.
     """
     text = card_text(ticket) if message_text is None else message_text
-    context = [
+    # A booking matter a person must act on leads with what the patient wants done (it names their appointment,
+    # so it is patient detail: not shown when the card shows none). Not once a follow-up raised the ticket.
+    shown = config.privacy.card_detail != "none" and ticket.category == Category.BOOKING.value
+    wants = (ticket.booking or {}).get("wants") if shown else None
+    context = [CardField("Wants to", wants)] if wants else []
+    context += [
         CardField("Came in on", CHANNEL_NAMES.get(ticket.channel, ticket.channel)),
         CardField("Routed to", ticket.role or "—"),
         CardField("SLA", sla_text(ticket, now, config)),

@@ -257,6 +257,24 @@ class Templates(Strict):
         "es": "Gracias por escribir a {clinic}. En este momento estamos cerrados; un profesional de la salud de "
         "nuestro equipo leerá su mensaje lo antes posible. Si es una emergencia, llame al 911.",
     }
+    booking_passed_on: dict[Language, str] = {
+        "en": "Thanks{name}, we got your message and passed it on to our front desk at {clinic}; "
+        "they will get back to you as soon as they can.",
+        "es": "Gracias{name}, recibimos su mensaje y lo pasamos a nuestra recepción de {clinic}; "
+        "le responderán lo antes posible.",
+    }  # a cancellation, a late arrival, a question about an existing appointment: a person handles it
+    booking_confirming: dict[Language, str] = {
+        "en": "Thanks{name}! We're confirming {slot} for you with our front desk at {clinic} "
+        "and will text you once it's booked.",
+        "es": "¡Gracias{name}! Estamos confirmando su cita del {slot} con nuestra recepción de {clinic} "
+        "y le avisaremos en cuanto quede reservada.",
+    }  # the patient picked one of the slots we offered; a person books it (no booking system connected yet)
+    named_human_after_hours_ack: dict[Language, str] = {
+        "en": "Thanks for your message to {clinic}. We are closed right now; {human} will personally get back "
+        "to you when we open.",
+        "es": "Gracias por su mensaje a {clinic}. En este momento estamos cerrados; {human} le responderá "
+        "personalmente en cuanto abramos.",
+    }  # a VIP's non-medical message after hours: their named human answers, the bot does not
     staff_replies: dict[Language, dict[str, str]] = Field(
         default_factory=dict, description="named canned replies staff can pick from, per language"
     )

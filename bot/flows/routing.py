@@ -22,7 +22,7 @@ from bot.hours import is_open
 from bot.match.directory import PatientRecord
 from bot.oncall import current_on_call
 from bot.outbox.queue import enqueue, reply_kind
-from bot.respond.compose import after_hours_ack
+from bot.respond.compose import after_hours_ack, named_human_after_hours_ack
 from bot.route.policy import RouteDecision, route
 from bot.sla.plan import due_at as sla_due
 from bot.sla.plan import plan as sla_plan
@@ -48,11 +48,15 @@ def apply_route(session: Session, ticket: TicketRow, decision: RouteDecision, no
 
 
 def send_after_hours_ack(session: Session, config: ClinicConfig, ticket: TicketRow, now: datetime) -> None:
+    member = config.staff_member(ticket.assignee or "")
+    if member is not None and not Category(ticket.category).is_medical:
+        text = named_human_after_hours_ack(config, ticket.language, member.name)  # a VIP's named human answers
+    else:
+        text = after_hours_ack(config, ticket.language)
     enqueue(
         session, reply_kind(ticket.channel, ticket.sender), ticket.sender, now, ticket_id=ticket.id,
         # An acknowledgement is not an answer: the SLA clock keeps running until a provider responds.
-        payload={"text": after_hours_ack(config, ticket.language), "by": BOT, "language": ticket.language,
-                 "response": False},
+        payload={"text": text, "by": BOT, "language": ticket.language, "response": False},
         dedupe_key=f"ack:{ticket.id}",
     )
     record(session, ticket, EventKind.ACKNOWLEDGED_AFTER_HOURS, BOT, now)

@@ -16,6 +16,9 @@ from bot.clock import Clock
 from bot.config.models import ClinicConfig
 from bot.domain import Category, TicketStatus
 from bot.flows.asks import Asks, asks_in
+from bot.flows.booking import BookingContext, HandOff, as_booking, plan, understand
+from bot.flows.booking import as_json as booking_json
+from bot.flows.booking import for_a_person as booking_for_a_person
 from bot.flows.chat import page, post_card, refresh_cards, thread_line
 from bot.flows.routing import apply_route, raise_ticket, send_after_hours_ack
 from bot.hours import is_open
@@ -23,14 +26,14 @@ from bot.match.directory import PatientDirectory, PatientRecord, lookup
 from bot.oncall import current_on_call
 from bot.outbox.queue import enqueue, reply_kind
 from bot.respond.answers import AnswerBook
-from bot.respond.compose import booking_reply, faq_reply
-from bot.respond.slots import next_slots
+from bot.respond.booking_intent import read_booking
+from bot.respond.compose import booking_confirming, booking_passed_on, booking_reply, faq_reply
 from bot.route.policy import RouteDecision, route
 from bot.storage.db import Database
 from bot.storage.models import InboundMessageRow, TicketRow
 from bot.tickets.events import BOT, EventKind
 from bot.tickets.links import primary_ticket, ticket_to_join
-from bot.tickets.store import change, move, open_tickets_for, record
+from bot.tickets.store import change, compare_and_set, move, open_tickets_for, record
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,11 @@ def _new_ticket(
     also: tuple[Category, ...] = (),
 ) -> TicketRow:
     config = triage.config
+    # Booking: read the intent first, since picking a slot we offered ("the first one") is a booking whatever
+    # the classifier called it.
+    booking = understand(session, config, message.body, _language(result, message, patient), result,
+                         message.sender, patient.key if patient else None, now)
+    result = as_booking(result, booking)
     ticket = TicketRow(
         version=1,
         status=TicketStatus.OPEN.value,
@@ -121,8 +129,14 @@ def _new_ticket(
                      oncall=current_on_call(session, config, now).provider)
     decision = _for_a_person(decision, related, also)
     apply_route(session, ticket, decision, now, config)
-    if decision.auto_answer and _auto_answer(session, triage, ticket, message, patient, now):
+    # A slot picked from our own offer is understood however unsure the classifier was; a VIP's stays with
+    # their named human.
+    answer = decision.auto_answer or (booking is not None and booking.accepts_offer and not decision.assignee)
+    if answer and _auto_answer(session, triage, ticket, message, patient, now, booking=booking):
         return ticket
+    if not answer and booking is not None:
+        compare_and_set(session, ticket, ticket.version, updated_at=now,
+                        booking=booking_for_a_person(booking, ticket.patient or {}, config, now))
     if decision.after_hours_ack:
         send_after_hours_ack(session, config, ticket, now)
     _post(session, ticket, decision, now, config)
@@ -136,16 +150,24 @@ def _auto_answer(
     message: InboundMessageRow,
     patient: PatientRecord | None,
     now: datetime,
+    *,
+    booking: BookingContext | None = None,
 ) -> bool:
     """Answer a routine ticket; False (with the reason recorded) hands it to a human instead."""
     config = triage.config
     if ticket.category == Category.BOOKING.value:
-        slots = next_slots(config, now)
-        if not slots:
-            record(session, ticket, EventKind.ROUTED, BOT, now, handed_to_human="no open slots to offer")
+        context = booking or BookingContext(read_booking(message.body, ticket.language, now, config.clinic.tz,
+                                                         config.staff))
+        outcome = plan(context, ticket.patient or {}, config, now)
+        compare_and_set(session, ticket, ticket.version, booking=booking_json(context, outcome, ticket.patient or {},
+                                                                               config), updated_at=now)
+        if isinstance(outcome, HandOff):
+            _hand_booking_to_front_desk(session, triage, ticket, patient, outcome, now)
             return False
+        slots = outcome.slots
         text = booking_reply(config, ticket.language, patient, slots)
-        detail: dict[str, object] = {"reply": "booking_slots", "slots": [s.isoformat() for s in slots]}
+        detail: dict[str, object] = {"reply": "booking_slots", "slots": [s.isoformat() for s in slots],
+                                     "intent": context.read.intent.value}
     else:
         answer = triage.answers.find(message.body, ticket.language)
         if answer is None:
@@ -157,9 +179,34 @@ def _auto_answer(
         session, reply_kind(ticket.channel, ticket.sender), ticket.sender, now, ticket_id=ticket.id,
         payload={"text": text, "by": BOT, "language": ticket.language},
     )
+    # Auto-resolved only when the need was met. Today that is an FAQ answered, or slots that fit offered for a
+    # new booking or a move: the patient has real choices and the link, and their pick comes back as a new
+    # ticket matched against the offer held on this one. (With a booking system connected, "met" would be
+    # "booked".)
     move(session, ticket, TicketStatus.AUTO_RESOLVED, event=EventKind.AUTO_REPLIED, actor=BOT, at=now, data=detail,
          resolved_at=now)
     return True
+
+
+def _hand_booking_to_front_desk(
+    session: Session, triage: Triage, ticket: TicketRow, patient: PatientRecord | None, outcome: HandOff,
+    now: datetime,
+) -> None:
+    """The ticket stays open for the front desk (its card says what the patient wants done); the patient is
+    told it has been passed on, which is an acknowledgement, not the clinic's response."""
+    record(session, ticket, EventKind.ROUTED, BOT, now, handed_to_human=outcome.reason, wants=outcome.wants)
+    if not outcome.tell_patient:
+        return
+    config = triage.config
+    if outcome.confirming is not None:
+        text = booking_confirming(config, ticket.language, patient, outcome.confirming.astimezone(config.clinic.tz))
+    else:
+        text = booking_passed_on(config, ticket.language, patient)
+    enqueue(
+        session, reply_kind(ticket.channel, ticket.sender), ticket.sender, now, ticket_id=ticket.id,
+        payload={"text": text, "by": BOT, "language": ticket.language, "response": False},
+        dedupe_key=f"passed-on:{ticket.id}",
+    )
 
 
 def _post(session: Session, ticket: TicketRow, decision: RouteDecision, now: datetime, config: ClinicConfig) -> None:

@@ -37,3 +37,18 @@ def faq_reply(config: ClinicConfig, language: str, answer: str) -> str:
 
 def after_hours_ack(config: ClinicConfig, language: str) -> str:
     return pick_language(config.templates.after_hours_ack, language).format(clinic=config.clinic.name)
+
+
+def booking_passed_on(config: ClinicConfig, language: str, patient: PatientRecord | None) -> str:
+    return pick_language(config.templates.booking_passed_on, language).format(
+        name=_greeting_name(patient), clinic=config.clinic.name)
+
+
+def booking_confirming(config: ClinicConfig, language: str, patient: PatientRecord | None, slot: datetime) -> str:
+    return pick_language(config.templates.booking_confirming, language).format(
+        name=_greeting_name(patient), clinic=config.clinic.name, slot=format_slot(slot, language))
+
+
+def named_human_after_hours_ack(config: ClinicConfig, language: str, human: str) -> str:
+    return pick_language(config.templates.named_human_after_hours_ack, language).format(
+        clinic=config.clinic.name, human=human)

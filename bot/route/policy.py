@@ -68,6 +68,11 @@ def route(
     ack = category.is_medical and not open_now
     if ack:
         reasons.append("after hours: acknowledgement with emergency advice")
+    elif vip and not open_now and category is not Category.OTHER:
+        # The bot does not answer a VIP, so after hours they would hear nothing while a stranger gets slots:
+        # they are told their named human will answer. (Not for `other`: a thanks or a STOP needs no reply.)
+        ack = True
+        reasons.append(f"after hours: acknowledgement that {vip.named_human} will answer")
     return RouteDecision(
         role=role, page=page, assignee=assignee, auto_answer=auto, after_hours_ack=ack, reasons=tuple(reasons)
     )

@@ -109,6 +109,9 @@ class TicketRow(Base):
     related_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), default=None)
     # Other requests the patient made in the same messages ("also asks: booking"), most severe first.
     also_asks: Mapped[list[Any]] = mapped_column(default=list)
+    # A booking message as the bot read it: {"intent", "preferences", "offered": [iso, ...] (slots held for the
+    # patient's reply), "wants": "cancel the appointment on Fri Nov 28" (what a person is asked to do), ...}
+    booking: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
     events: Mapped[list[TicketEventRow]] = relationship(
         back_populates="ticket", order_by="TicketEventRow.id", lazy="select"
