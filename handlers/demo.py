@@ -9,6 +9,7 @@ import json
 import secrets
 import sys
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,12 @@ from twilio.request_validator import RequestValidator
 from bot.cards.build import build_card
 from bot.clock import ManualClock
 from bot.config.loader import load_config
+from bot.flows.actions import TicketActions
 from bot.match.importer import import_patients
 from bot.outbox.queue import OutboxKind
 from bot.settings import TriageSettings, TwilioSettings
 from bot.storage.models import InboundMessageRow, OutboxRow, TicketRow
+from bot.tickets.roles import actor_of
 from handlers.cli import DEMO_CONFIG, DEMO_DIR
 from handlers.http_app import create_app
 from handlers.jobs import Jobs
@@ -55,24 +58,87 @@ def run_demo(database: Path | None = None) -> int:
                             media=DemoMedia())
     with service.db.transaction() as session:
         import_patients(session, DEMO_DIR / "patients.csv", tz)
-    messages = [json.loads(line) for line in (DEMO_DIR / "messages.jsonl").read_text("utf-8").splitlines() if line]
+    messages = _jsonl(DEMO_DIR / "messages.jsonl")
+    staff_day = [{**item, "channel": "staff"} for item in _jsonl(DEMO_DIR / "staff.jsonl")]
+    # One day in time order; at the same minute the patient's message comes before the staff's answer to it.
+    day = sorted([*messages, *staff_day], key=lambda item: (item["at"], item["channel"] == "staff"))
     jobs = Jobs(service)
     jobs.handoff()
-    print(f"Sending {len(messages)} inbound messages through the webhooks (the SLA clock runs in between):\n")
+    print(f"Sending {len(messages)} inbound messages through the webhooks while the staff work the queue "
+          f"({len(staff_day)} actions, as their Slack buttons and texts do) and the SLA clock runs:\n")
+    desk = StaffDesk(service, TicketActions(service.db, config, clock))
     with LocalServer(create_app(service)) as server, httpx.Client(base_url=server.url, timeout=30) as client:
-        for item in messages:
+        for item in day:
             _run_clock(service, jobs, clock, datetime.combine(DEMO_DAY, time.fromisoformat(item["at"]), tzinfo=tz))
+            if item["channel"] == "staff":
+                print(f"  {item['at']} staff {desk.act(item, client, server.url, twilio_token)}")
+                _deliver(service, clock)
+                continue
             before = _stored(service)
             response = _send(client, server.url, item, twilio_token, web_secret)
             _deliver(service, clock)
             stored = "stored" if _stored(service) > before else "already stored: provider retry, nothing new"
             tag = f"HTTP {response.status_code}, {stored}"
-            print(f"  {item['at']} {item['channel']:<3} {item['id']:<13} {tag}")
+            print(f"  {item['at']} {item['channel']:<5} {item['id']:<13} {tag}")
     _run_clock(service, jobs, clock, datetime.combine(DEMO_DAY, time(21, 0), tzinfo=tz))
     jobs.digest()  # the day's digest, posted at the end of the demo day
     _deliver(service, clock)
     _report(service, poster, sms, email, config.clinic.name, db_path, calls)
     return 0
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+
+
+VERBS = {"claim": "claims", "acknowledge": "acknowledges", "resolve": "resolves", "reply": "replies to"}
+
+
+@dataclass
+class StaffDesk:
+    """The demo's staff: each action goes through the same flow a Slack button calls, or through the SMS webhook
+    for a provider answering a page from their phone."""
+
+    service: Any
+    actions: TicketActions
+    _texts: int = 0
+
+    def act(self, item: dict[str, Any], client: httpx.Client, base: str, token: str) -> str:
+        config = self.service.config
+        member = config.staff_member(item["staff"])
+        if member is None:
+            raise SystemExit(f"bot/demo/staff.jsonl: unknown staff id {item['staff']!r}")
+        ticket_id = self._ticket_of(item["of"])
+        if item["act"] == "text":
+            body = item.get("body") or str(ticket_id)
+            self._texts += 1
+            _send(client, base, {"channel": "sms", "id": f"SMstaff{self._texts:03d}", "from": member.phone,
+                                 "text": body}, token, "")
+            return f"{member.name} texts “{body}” from their phone ({item.get('note', '')})"
+        actor = actor_of(config, member.chat_user, member.name, lambda _group: frozenset())
+        act = item["act"]
+        if act == "claim":
+            outcome = self.actions.claim(ticket_id, actor)
+        elif act == "acknowledge":
+            outcome = self.actions.acknowledge(ticket_id, actor)
+        elif act == "resolve":
+            outcome = self.actions.resolve(ticket_id, actor)
+        elif act == "reply":
+            outcome = self.actions.reply(ticket_id, actor, item.get("text", ""), template=item.get("template", ""),
+                                         submission_id=f"demo-{item['at']}-{ticket_id}")
+        else:
+            raise SystemExit(f"bot/demo/staff.jsonl: unknown act {act!r}")
+        said = "done" if outcome.ok else f"refused: {outcome.notice}"
+        how = " with a saved reply" if item.get("template") else ""
+        return f"{member.name} {VERBS[act]} #{ticket_id}{how} in Slack: {said}"
+
+    def _ticket_of(self, message_id: str) -> int:
+        with self.service.db.transaction() as session:
+            ticket_id = session.scalar(select(InboundMessageRow.ticket_id).where(
+                InboundMessageRow.provider_message_id == message_id))
+        if ticket_id is None:
+            raise SystemExit(f"bot/demo/staff.jsonl: message {message_id!r} has no ticket")
+        return int(ticket_id)
 
 
 def _deliver(service: Any, clock: ManualClock) -> None:
@@ -163,7 +229,8 @@ def _report(service: Any, poster: ConsolePoster, sms: RecordingMessenger, email:
     for channel, filename, data in poster.files:
         path = db_path.parent / filename
         path.write_bytes(data)
-        out.write(f"Chart posted to #{channel} with the digest: {path.resolve()}\n")
+        what = "Chart posted with the digest" if filename.startswith("triage-digest") else "Patient photo posted"
+        out.write(f"{what} to #{channel}: {path.resolve()}\n")
     cards_path = db_path.parent / "demo-slack-cards.json"
     cards_path.write_text(json.dumps(slack_cards, ensure_ascii=False, indent=1), encoding="utf-8")
     out.write(f"The same cards as Slack Block Kit (paste one into Block Kit Builder): {cards_path.resolve()}\n")

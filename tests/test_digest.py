@@ -229,7 +229,7 @@ def test_first_response_per_category(digest: DailyDigest) -> None:
     # breached, one not yet due is waiting, one with no due time is neither (ticket 17)
     assert {r.category.value: (r.met, r.breached, r.waiting) for r in digest.first_response} == {
         "adverse_event": (1, 1, 0), "clinical": (2, 1, 0), "billing": (1, 1, 0), "booking": (3, 1, 0),
-        "faq": (1, 0, 0), "other": (0, 0, 1),
+        "faq": (1, 0, 0), "other": (0, 0, 0),  # issue 7: an other ticket owes no answer
     }
     assert sum(r.breached for r in digest.first_response) == digest.breach_count
     assert [r.category for r in digest.first_response] == list(Category)
@@ -297,7 +297,7 @@ def test_text(digest: DailyDigest, config: ClinicConfig) -> None:
     assert "• Billing: 2 tickets · 1 met · 1 breached · 20 min / 20 min (target 30 min)" in lines
     assert "• Booking: 4 tickets · 3 met · 1 breached · 3 min / 8 min (target 5 min)" in lines
     assert "• FAQ: 2 tickets · 1 met · 0 breached · under 1 min / under 1 min (target 5 min)" in lines
-    assert "• Other: 1 ticket · 0 met · 0 breached · 1 not yet due · no response yet (target 4 h)" in lines
+    assert "• Other: 1 ticket collected quietly (no answer owed)" in lines
     assert ("*SLA breaches:* 4 — #7 booking (3 min late), #10 billing (no response, 12 h 30 min late), "
             "#12 clinical (5 min late), #15 adverse event (no response, 7 h 55 min late)") in lines
     assert "*Open & unclaimed now:* 6 (front desk 3, billing 2, clinical 1) · oldest #1, 27 h" in lines

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from bot.config.models import ClinicConfig
 from bot.domain import Category, Channel, Role, TicketStatus
+from bot.optouts import opt_outs_between
 from bot.sla.pings import PingCount, ping_counts
 from bot.storage.models import TicketEventRow, TicketRow
 from bot.tickets.events import EventKind
@@ -126,6 +127,7 @@ class DailyDigest:
     claims: tuple[StaffClaims, ...]  # most claims first, then by name
     pings: tuple[PingCount, ...] = ()  # @-mentions and pages per person, most first (bot/sla/pings.py)
     clinic: str = ""  # the clinic's name, for the chart's title
+    opt_outs: int = 0  # STOP and its equivalents recorded today (no ticket, no card: only counted here)
 
     @property
     def breach_count(self) -> int:
@@ -183,8 +185,8 @@ def compute_digest(session: Session, config: ClinicConfig, day: date, now: datet
     breaches = []
     verdicts: dict[int, str] = {}
     for t in tickets:
-        if t.due_at is None:
-            continue
+        if t.due_at is None or categories[t.id] is Category.OTHER:
+            continue  # thanks, emoji, wrong numbers, spam: nobody owes them an answer, so nothing is breached
         due = _utc(t.due_at)
         responded = first_at.get(t.id)
         if responded is not None and responded <= due:
@@ -239,6 +241,7 @@ def compute_digest(session: Session, config: ClinicConfig, day: date, now: datet
         claims=_claims(session, config, start, end),
         pings=ping_counts(session, config, start, end),
         clinic=config.clinic.name,
+        opt_outs=opt_outs_between(session, start, end),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.config.models import ClinicConfig
 from bot.digest.compute import UNROUTED, DailyDigest, FirstResponse
+from bot.domain import Category
 from bot.humanize import humanize_duration, humanize_minutes
 
 _CATEGORY_LABELS = {
@@ -91,6 +92,8 @@ def digest_text(digest: DailyDigest, config: ClinicConfig) -> str:
     else:
         lines.append("*Claims:* none")
     lines.append(_pings_line(digest))
+    if digest.opt_outs:
+        lines.append(f"*Opt-outs:* {digest.opt_outs} (STOP and the like; the bot no longer texts them)")
     return "\n".join(lines)
 
 
@@ -103,6 +106,8 @@ def _pings_line(digest: DailyDigest) -> str:
 
 def _response_line(r: FirstResponse) -> str:
     label = _category(r.category.value)
+    if r.category is Category.OTHER:
+        return f"• {label}: {r.tickets} ticket{'' if r.tickets == 1 else 's'} collected quietly (no answer owed)"
     target = _minutes(r.target_minutes)
     counts = f"{r.tickets} ticket{'' if r.tickets == 1 else 's'} · {r.met} met · {r.breached} breached"
     if r.waiting:
