@@ -168,7 +168,7 @@ def test_a_catch_up_after_downtime_names_each_person_once(slack_clinic: SlackCli
     assert sweep_at(slack_clinic, jobs, local(2026, 11, 24, 12, 0)) == 3
     assert pings(slack_clinic, before) == Counter({DOCTOR: 1, CLINICAL_USER: 1, "UBOSS": 1})
     assert thread_of(slack_clinic, "clinical") == [
-        f"⏰ Unclaimed, overdue by 80 min — <@{DOCTOR}> <@{CLINICAL_USER}> <@UBOSS>"]
+        f"⏰ Unclaimed, overdue by 1 h 20 min — <@{DOCTOR}> <@{CLINICAL_USER}> <@UBOSS>"]
     assert [e.data["notify"] for e in nudges(slack_clinic)] == ["role", "lead", "manager"]
     assert sweep_at(slack_clinic, jobs, local(2026, 11, 24, 13, 0)) == 0
 
@@ -287,7 +287,7 @@ def test_a_catch_up_after_closing_waits_for_the_opening(slack_clinic: SlackClini
     assert posts(slack_clinic, before) == []
     assert sweep_at(slack_clinic, jobs, local(2026, 11, 25, 9, 0)) == 3  # the opening: one message for all three
     assert thread_of(slack_clinic, "billing") == [
-        f"⏰ Unclaimed, overdue by 990 min — <!subteam^S0BILL> <@{FRONT_DESK_USER}> <@UBOSS>"]
+        f"⏰ Unclaimed, overdue by 16 h 30 min — <!subteam^S0BILL> <@{FRONT_DESK_USER}> <@UBOSS>"]
 
 
 def test_after_hours_the_role_ladder_of_a_paged_adverse_event_mentions_nobody(slack_clinic: SlackClinic) -> None:

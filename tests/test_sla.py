@@ -131,9 +131,9 @@ def test_two_schedulers_on_one_database_send_each_nudge_once(slack_clinic: Slack
     slack_clinic.deliver()
     # Issue 7: a catch-up is one message per ticket naming each person once (it was one per step).
     assert thread_of(slack_clinic, "billing") == [
-        f"⏰ Unclaimed, overdue by 60 min — <!subteam^S0BILL> <@{FRONT_DESK_USER}> <@UBOSS>"]
+        f"⏰ Unclaimed, overdue by 1 h — <!subteam^S0BILL> <@{FRONT_DESK_USER}> <@UBOSS>"]
     assert thread_of(slack_clinic, "clinical") == [
-        f"⏰ Unclaimed, overdue by 80 min — <@{DOCTOR}> <@{CLINICAL_USER}> <@UBOSS>"]
+        f"⏰ Unclaimed, overdue by 1 h 20 min — <@{DOCTOR}> <@{CLINICAL_USER}> <@UBOSS>"]
     assert Jobs(second).sweep_sla() == 0 and Jobs(first).sweep_sla() == 0
     second.db.dispose()
 

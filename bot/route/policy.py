@@ -57,7 +57,7 @@ def route(
     vip = config.vip_tier(patient.tier if patient else None)
     assignee = vip.named_human if vip else None
     if vip:
-        reasons.append(f"tier {vip.tier} patient: handled by {vip.named_human}")
+        reasons.append(f"{config.tier_name(vip.tier)} patient: handled by {vip.named_human}")
 
     auto = category in config.routing.auto_answer and confident and vip is None
     if category in config.routing.auto_answer and not auto and confident:

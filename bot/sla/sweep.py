@@ -29,6 +29,7 @@ from bot.config.models import ClinicConfig
 from bot.domain import Category, Role, TicketStatus
 from bot.flows.chat import call_paged, page, refresh_cards, thread_line
 from bot.hours import is_open
+from bot.humanize import humanize_minutes
 from bot.mentions import Mention, union
 from bot.outbox.queue import OutboxKind, enqueue
 from bot.sla.audience import step_audience
@@ -173,7 +174,8 @@ class SlaSweep:
         everyone = union(m for _, _, mentions in audiences for m in mentions)
         listed = []
         for index, (ticket, _) in enumerate(claimed):
-            late = f"overdue {_late(ticket, now)} min" if index == 0 else f"{_late(ticket, now)} min"
+            late = humanize_minutes(_late(ticket, now))
+            late = f"overdue {late}" if index == 0 else late
             listed.append(f"#{ticket.id} {ticket.category.replace('_', ' ')} ({late})")
         text = f"⏰ {len(claimed)} tickets unclaimed and overdue: {', '.join(listed)}"
         payload = {"text": text, "mentions": [m.as_json() for m in everyone]}
@@ -205,9 +207,9 @@ def _thread_text(ticket: TicketRow, steps: list[Step], now: datetime, *, quiet: 
              for step in page_steps]
     if page_steps:
         minutes = int((now - (page_steps[0].paged_at or ticket.created_at)).total_seconds() // 60)
-        parts.append(f"🚨 Page not acknowledged after {minutes} min: {', '.join(pages)}")
+        parts.append(f"🚨 Page not acknowledged after {humanize_minutes(minutes)}: {', '.join(pages)}")
     if any(step.kind == "nudge" for step in steps):
-        parts.append(f"⏰ Unclaimed, overdue by {_late(ticket, now)} min")
+        parts.append(f"⏰ Unclaimed, overdue by {humanize_minutes(_late(ticket, now))}")
     text = " · ".join(parts)
     return f"{text} (after hours: nobody mentioned)" if quiet else text
 
