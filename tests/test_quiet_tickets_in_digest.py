@@ -21,6 +21,8 @@ def test_quiet_tickets_are_never_breaches_and_opt_outs_are_counted(clinic: Clini
     clinic.deliver()
     [ticket] = clinic.tickets()  # the opt-out made no ticket
     assert ticket.category == "other"
+    [card] = [text for _, text in clinic.poster.posts if f"#{ticket.id}" in text]
+    assert "SLA: none (no answer owed)" in card and "<@" not in card  # nobody mentioned, nothing owed
     clinic.clock.advance(timedelta(hours=6))  # far past the other category's 4 h
     with clinic.service.db.transaction() as session:
         digest = compute_digest(session, clinic.service.config, local(2026, 11, 24).date(), clinic.clock.now())

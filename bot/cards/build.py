@@ -71,6 +71,8 @@ def responded_at(ticket: TicketRow) -> datetime | None:
 
 
 def sla_text(ticket: TicketRow, now: datetime, config: ClinicConfig) -> str:
+    if ticket.category == Category.OTHER.value:
+        return "none (no answer owed)"  # thanks, emoji, spam: never nudged, never a breach (the digest agrees)
     if ticket.due_at is None:
         return "—"
     responded = responded_at(ticket)
