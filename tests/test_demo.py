@@ -15,8 +15,14 @@ def test_demo_runs_and_ticket_show_tells_the_story(tmp_path: Path, capsys: pytes
     assert main(["demo", "--database", str(database)]) == 0
     out = capsys.readouterr().out
     assert "already stored: provider retry, nothing new" in out
-    for heading in ("── #front-desk", "── #billing", "── #clinical", "── DM to Dr. Maya Lee"):
+    for heading in ("── #front-desk", "── #billing", "── #clinical", "── #managers", "── DM to Ana Ortiz NP"):
         assert heading in out
+    # A working day (issue 7): staff claim, reply, acknowledge in Slack and by SMS, and resolve.
+    assert "staff Ana Ortiz NP texts “4” from their phone" in out
+    assert "SMS to Ana Ortiz NP: Ticket #4 acknowledged." in out
+    assert "staff Ana Ortiz NP acknowledges #10 in Slack: done" in out
+    assert "staff Marco Diaz resolves #3 in Slack: done" in out and "refused" not in out
+    assert "*Claims:* Ana Ortiz NP 5" in out and "#4 acknowledged in 1 min by Ana Ortiz NP" in out
     assert "🔴 Adverse event" in out and "Named human: Jess Park" in out
     assert "¡Hola! Gracias por escribir" in out and "call 911" in out
     assert f"Database: {database.resolve()}" in out
