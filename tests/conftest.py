@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from twilio.request_validator import RequestValidator
 
 from bot.clock import ManualClock
 from bot.config.loader import load_config
+from bot.config.models import ClinicConfig
 from bot.match.importer import import_patients
 from bot.outbox.queue import OutboxKind
 from bot.settings import TriageSettings, TwilioSettings
@@ -110,9 +112,9 @@ class Clinic:
                 if r.path.endswith("/Calls.json") and r.form.get("To") == phone]
 
 
-@pytest.fixture
-def clinic(tmp_path: Path) -> Iterator[Clinic]:
-    config = load_config(HERE / "data_clinic.yml")
+@contextmanager
+def running_clinic(tmp_path: Path, config: ClinicConfig) -> Iterator[Clinic]:
+    """A clinic with `config` on a loopback port, Twilio played by a stand-in, the test patients imported."""
     clock = ManualClock(local(2026, 11, 24, 10, 30))  # a Tuesday morning, clinic open
     twilio = StandIn(twilio_default)
     settings = TriageSettings(database_url=f"sqlite:///{tmp_path / 'triage.db'}", web_form_secret=WEB_SECRET,
@@ -128,7 +130,15 @@ def clinic(tmp_path: Path) -> Iterator[Clinic]:
     csv_path.write_text(PATIENTS_CSV, encoding="utf-8")
     with service.db.transaction() as session:
         import_patients(session, csv_path, TZ)
-    with LocalServer(create_app(service)) as server, httpx.Client(base_url=server.url, timeout=30) as http:
-        yield Clinic(service, clock, twilio, poster, http, server.url)
-    twilio.close()
-    service.db.dispose()
+    try:
+        with LocalServer(create_app(service)) as server, httpx.Client(base_url=server.url, timeout=30) as http:
+            yield Clinic(service, clock, twilio, poster, http, server.url)
+    finally:
+        twilio.close()
+        service.db.dispose()
+
+
+@pytest.fixture
+def clinic(tmp_path: Path) -> Iterator[Clinic]:
+    with running_clinic(tmp_path, load_config(HERE / "data_clinic.yml")) as running:
+        yield running

@@ -10,22 +10,11 @@ from collections.abc import Iterator
 from datetime import datetime, time, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 
-from bot.clock import ManualClock
 from bot.config.loader import load_config
-from bot.match.importer import import_patients
-from bot.outbox.queue import OutboxKind
 from bot.respond.booking_intent import BookingIntent, PartOfDay, read_booking
-from bot.settings import TriageSettings, TwilioSettings
-from handlers.http_app import create_app
-from handlers.local_server import LocalServer
-from handlers.wiring import build_service
-from integrations.console import ConsolePoster
-from integrations.twilio_sms import TwilioSms
-from tests.conftest import CLINIC_NUMBER, HERE, PATIENTS_CSV, TWILIO_TOKEN, TZ, WEB_SECRET, Clinic, local
-from tests.standins import StandIn, twilio_default
+from tests.conftest import HERE, TZ, Clinic, local, running_clinic
 
 OLIVIA = "+12125550101"  # next appointment Tue Dec 1 10:00 in the directory
 HARPER = "+12125550102"  # tier 1: Jess is her named human
@@ -41,24 +30,8 @@ def booking_clinic(tmp_path: Path) -> Iterator[Clinic]:
     base = load_config(HERE / "data_clinic.yml")
     slots = {day: SLOTS for day in ("mon", "tue", "wed", "thu", "fri")}
     config = base.model_copy(update={"booking": base.booking.model_copy(update={"weekly_slots": slots})})
-    clock = ManualClock(local(2026, 11, 24, 10, 30))
-    twilio = StandIn(twilio_default)
-    settings = TriageSettings(database_url=f"sqlite:///{tmp_path / 'triage.db'}", web_form_secret=WEB_SECRET,
-                              max_body_bytes=16 * 1024)
-    twilio_settings = TwilioSettings(account_sid="ACtest", auth_token=TWILIO_TOKEN, from_number=CLINIC_NUMBER,
-                                     api_url=twilio.url)
-    sms = TwilioSms("ACtest", TWILIO_TOKEN, CLINIC_NUMBER, twilio.url)
-    poster = ConsolePoster()
-    service = build_service(settings, twilio_settings, config, clock=clock, poster=poster,
-                            messengers={OutboxKind.REPLY_SMS: sms})
-    csv_path = tmp_path / "patients.csv"
-    csv_path.write_text(PATIENTS_CSV, encoding="utf-8")
-    with service.db.transaction() as session:
-        import_patients(session, csv_path, TZ)
-    with LocalServer(create_app(service)) as server, httpx.Client(base_url=server.url, timeout=30) as http:
-        yield Clinic(service, clock, twilio, poster, http, server.url)
-    twilio.close()
-    service.db.dispose()
+    with running_clinic(tmp_path, config) as running:
+        yield running
 
 
 def one_text(clinic: Clinic, body: str, sender: str) -> str:

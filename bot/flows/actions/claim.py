@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from bot.domain import TicketStatus
-from bot.flows.actions.unit import WHO, Env, Outcome, permission
-from bot.flows.chat import refresh_cards, thread_line
+from bot.flows.actions.unit import WHO, Env, Outcome, permission, shown
 from bot.storage.models import TicketRow
 from bot.tickets.events import EventKind
 from bot.tickets.permissions import Act, Actor
@@ -32,9 +31,7 @@ class Claim:
     def apply(self, env: Env, ticket: TicketRow, actor: Actor) -> Outcome:
         move(env.session, ticket, TicketStatus.CLAIMED, event=EventKind.CLAIMED, actor=actor.id, at=env.now,
              data={"by_name": actor.name}, claimed_by=actor.id, claimed_at=env.now)
-        thread_line(env.session, ticket, f"Claimed by {actor.name}", env.now)
-        refresh_cards(env.session, ticket, env.now)
-        return Outcome(True, "")
+        return shown(env, ticket, f"Claimed by {actor.name}")
 
 
 @dataclass(frozen=True)
@@ -49,6 +46,4 @@ class Unclaim:
     def apply(self, env: Env, ticket: TicketRow, actor: Actor) -> Outcome:
         move(env.session, ticket, TicketStatus.OPEN, event=EventKind.UNCLAIMED, actor=actor.id, at=env.now,
              data={"by_name": actor.name}, claimed_by=None, claimed_at=None)
-        thread_line(env.session, ticket, f"Unclaimed by {actor.name}", env.now)
-        refresh_cards(env.session, ticket, env.now)
-        return Outcome(True, "")
+        return shown(env, ticket, f"Unclaimed by {actor.name}")

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from bot.domain import TicketStatus
-from bot.flows.actions.unit import WHO, Env, Outcome, permission
-from bot.flows.chat import refresh_cards, thread_line
+from bot.flows.actions.unit import WHO, Env, Outcome, permission, shown
 from bot.flows.deliver import ticket_text
 from bot.storage.models import TicketRow
 from bot.tickets.events import EventKind
@@ -30,9 +29,7 @@ class Acknowledge:
     def apply(self, env: Env, ticket: TicketRow, actor: Actor) -> Outcome:
         change(env.session, ticket, event=EventKind.ACKNOWLEDGED, actor=actor.id, at=env.now,
                data={"by_name": actor.name}, acknowledged_by=actor.id, acknowledged_at=env.now)
-        thread_line(env.session, ticket, f"Page acknowledged by {actor.name}", env.now)
-        refresh_cards(env.session, ticket, env.now)
-        return Outcome(True, "")
+        return shown(env, ticket, f"Page acknowledged by {actor.name}")
 
 
 @dataclass(frozen=True)
@@ -47,9 +44,7 @@ class Resolve:
     def apply(self, env: Env, ticket: TicketRow, actor: Actor) -> Outcome:
         move(env.session, ticket, TicketStatus.RESOLVED, event=EventKind.RESOLVED, actor=actor.id, at=env.now,
              data={"by_name": actor.name}, resolved_at=env.now)
-        thread_line(env.session, ticket, f"Resolved by {actor.name}", env.now)
-        refresh_cards(env.session, ticket, env.now)
-        return Outcome(True, "")
+        return shown(env, ticket, f"Resolved by {actor.name}")
 
 
 @dataclass(frozen=True)

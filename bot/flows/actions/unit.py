@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from bot.clock import Clock
 from bot.config.models import ClinicConfig
 from bot.domain import Category, Role
+from bot.flows.chat import refresh_cards, thread_line
 from bot.storage.db import Database
 from bot.storage.models import TicketRow
 from bot.tickets.events import EventKind
@@ -46,6 +47,13 @@ def permission(ticket: TicketRow, actor: Actor, act: Act, *, new_category: Categ
                to_role: Role | None = None) -> Outcome | None:
     reason = refusal(actor, act, ticket, new_category=new_category, to_role=to_role)
     return refused(reason) if reason else None
+
+
+def shown(env: Env, ticket: TicketRow, line: str, notice: str = "") -> Outcome:
+    """After a change: one quiet line in the card's thread, the card re-rendered everywhere, the actor told."""
+    thread_line(env.session, ticket, line, env.now)
+    refresh_cards(env.session, ticket, env.now)
+    return Outcome(True, notice)
 
 
 @dataclass(frozen=True)
