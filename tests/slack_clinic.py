@@ -181,3 +181,9 @@ def slack_clinic(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Sla
     slack.close()
     twilio.close()
     service.db.dispose()
+
+
+def blocks(message: dict[str, Any] | None) -> str:
+    """A posted message's blocks as text, for `in` checks."""
+    assert message is not None
+    return str(message.get("blocks"))

@@ -3,13 +3,11 @@ app; the cards are read back from the Slack stand-in."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from bot.storage.models import TicketRow
 from tests.conftest import Clinic
-from tests.slack_clinic import SlackClinic
+from tests.slack_clinic import SlackClinic, blocks
 
 OLIVIA, SOFIA, DANIEL = "+12125550101", "+12125550103", "+12125550104"
 ADVERSE_EN = "my lip has been swelling more since the filler yesterday and now it's turning purple"
@@ -17,11 +15,6 @@ ADVERSE_ES = "me salió un sarpullido en la barbilla desde el peeling y se está
 CLINICAL_ES = "tengo diabetes tipo 2, ¿puedo hacerme microneedling?"
 BILLING_EN = "why was i charged $480 twice?? i paid at checkout"
 BILLING_ES = "¿por qué me cobraron dos veces la consulta? ya pagué en la recepción"
-
-
-def blocks(message: dict[str, Any] | None) -> str:
-    assert message is not None
-    return str(message.get("blocks"))
 
 
 def tickets(sc: SlackClinic) -> list[TicketRow]:

@@ -14,7 +14,7 @@ from bot.domain import TicketStatus
 from bot.storage.models import OutboxRow, TicketEventRow
 from handlers.slack.ids import ModalCallback
 from handlers.slack.modals import CATEGORY_BLOCK, CATEGORY_INPUT, REASON_BLOCK, REASON_INPUT, TARGET_BLOCK, TARGET_INPUT
-from tests.slack_clinic import CLINICAL_USER, DOCTOR, FRONT_DESK_USER, SlackClinic
+from tests.slack_clinic import CLINICAL_USER, DOCTOR, FRONT_DESK_USER, SlackClinic, blocks
 
 MARCO, BOSS = "UMARCO", "UBOSS"  # front desk only; the manager
 OLIVIA, HARPER, SOFIA, DANIEL = "+12125550101", "+12125550102", "+12125550103", "+12125550104"
@@ -26,11 +26,6 @@ BILLING_EN = "why was i charged $480 twice?? i paid at checkout"
 BILLING_ES = "¿por qué me cobraron dos veces la consulta? ya pagué en la recepción"
 NOBODY_ON_CALL = 'routing:\n  oncall_provider: ""\n'
 NOT_AE = "only the clinical team or a manager can escalate an adverse event ticket"
-
-
-def blocks(message: dict[str, Any] | None) -> str:
-    assert message is not None
-    return str(message.get("blocks"))
 
 
 def buttons(message: dict[str, Any]) -> list[str]:
