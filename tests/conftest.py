@@ -32,6 +32,7 @@ from handlers.wiring import build_service
 from integrations.console import ConsolePoster
 from integrations.twilio_sms import TwilioSms
 from integrations.twilio_voice import TwilioVoice
+from tests.dburl import db_url
 from tests.standins import StandIn, twilio_default
 
 pytest_plugins = ["tests.slack_clinic"]
@@ -117,7 +118,7 @@ def running_clinic(tmp_path: Path, config: ClinicConfig) -> Iterator[Clinic]:
     """A clinic with `config` on a loopback port, Twilio played by a stand-in, the test patients imported."""
     clock = ManualClock(local(2026, 11, 24, 10, 30))  # a Tuesday morning, clinic open
     twilio = StandIn(twilio_default)
-    settings = TriageSettings(database_url=f"sqlite:///{tmp_path / 'triage.db'}", web_form_secret=WEB_SECRET,
+    settings = TriageSettings(database_url=db_url(tmp_path), web_form_secret=WEB_SECRET,
                               max_body_bytes=16 * 1024)
     twilio_settings = TwilioSettings(account_sid="ACtest", auth_token=TWILIO_TOKEN, from_number=CLINIC_NUMBER,
                                      api_url=twilio.url)
