@@ -14,6 +14,10 @@ class TriageSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TRIAGE_", extra="ignore")
 
     database_url: str = f"sqlite:///{DEFAULT_DB_PATH}"
+    # True (the embedded default): every process upgrades the schema at start, under the migration lock.
+    # Several instances on PostgreSQL: false, run `triage-bot migrate` once per release, and `serve` only
+    # checks that the schema is current (and refuses to start if not).
+    auto_migrate: bool = True
     config: Path | None = None
     public_url: str = ""  # the URL Twilio calls, when a proxy rewrites the Host (signature check)
     web_form_secret: SecretStr | None = None

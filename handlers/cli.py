@@ -67,6 +67,31 @@ def _is_demo(path: Path) -> bool:
         return False
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.storage.db import Database, head_revisions, migrate_to_head
+    from handlers.doctor.database import shown_url
+
+    settings = TriageSettings()
+    where = shown_url(settings.database_url)
+    try:
+        db = Database(settings.database_url, migrate=False)
+        try:
+            before = migrate_to_head(db.engine)
+            heads = ", ".join(sorted(head_revisions(db.engine)))
+        finally:
+            db.dispose()
+    except SQLAlchemyError as exc:
+        print(f"triage-bot migrate: {where}: {type(exc).__name__}: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 1
+    if before is None:
+        print(f"{where}: already at {heads}")
+    else:
+        print(f"{where}: upgraded from {', '.join(sorted(before)) or 'an empty schema'} to {heads}")
+    return 0
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from handlers.doctor import run_doctor
 
@@ -175,7 +200,10 @@ def cmd_digest(args: argparse.Namespace) -> int:
     return 0
 
 
-ENV_DATABASE = "  TRIAGE_DATABASE_URL   SQLAlchemy URL of the database (default sqlite:///var/triage.db)"
+ENV_DATABASE = """\
+  TRIAGE_DATABASE_URL   SQLAlchemy URL of the database (default sqlite:///var/triage.db;
+                        PostgreSQL: postgresql+psycopg://user:pass@host/db)
+  TRIAGE_AUTO_MIGRATE   upgrade the schema at start (default true); false: `serve` refuses an old schema"""
 ENV_CONFIG = "  TRIAGE_CONFIG         the clinic config file, when --config is not given"
 ENV_SLACK = """\
   SLACK_BOT_TOKEN       the Slack app's bot token (xoxb-…); without it cards are printed to the console
@@ -250,6 +278,14 @@ def parser() -> argparse.ArgumentParser:
                 parents=[serve_config])
     p.add_argument("--demo", action="store_true", help="serve the bundled demo clinic's config (for trying it out)")
     p.set_defaults(func=cmd_serve)
+
+    p = command("migrate", "upgrade the database schema to this version, once, behind a lock",
+                "Upgrade the database to this version's schema and exit. Takes a lock first (an advisory lock on "
+                "PostgreSQL, a lock file beside an SQLite file), so two at once are safe and the second finds it "
+                "done. Run it once per release before starting several instances with TRIAGE_AUTO_MIGRATE=false.",
+                _epilog(ENV_DATABASE, example="TRIAGE_DATABASE_URL=postgresql+psycopg://triage@db/triage "
+                        "triage-bot migrate"))
+    p.set_defaults(func=cmd_migrate)
 
     p = command("doctor", "check the config, the database and every connection, one line each",
                 "Check the clinic config, the database (reachable, migrations at head) and every configured "

@@ -15,6 +15,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.config.models import ClinicConfig
 from bot.settings import TriageSettings
+from bot.storage.db import SchemaNotCurrent
 from handlers.doctor.slack import slack_problem
 from handlers.http_app import create_app
 from handlers.jobs import Jobs
@@ -33,8 +34,9 @@ def serve(settings: TriageSettings, config: ClinicConfig) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         return _serve(settings, config)
-    except SlackStartupError as exc:
-        # A vendor refusing us is the admin's to fix, not a bug: one line with what to do, no traceback.
+    except (SlackStartupError, SchemaNotCurrent) as exc:
+        # A vendor refusing us, or a schema not yet migrated, is the admin's to fix, not a bug: one line with
+        # what to do, no traceback.
         print(f"triage-bot serve: {exc}", file=sys.stderr)
         return 2
 

@@ -66,7 +66,7 @@ def build_service(
 ) -> Service:
     """With `messengers` given (tests, the demo), calls go only to the `caller` given too: never to real Twilio."""
     clock = clock or SystemClock()
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, migrate=settings.auto_migrate, require_current=True)
     if messengers is None:
         messengers = patient_messengers(config, twilio, SmtpSettings())
         caller = caller or phone_caller(twilio)

@@ -1,4 +1,4 @@
-"""A clinic under test: the real app on a loopback port, a real SQLite file, Twilio played by a local server."""
+"""A clinic under test: the real app on a loopback port, a real database (tests/dburl.py), Twilio played locally."""
 
 from __future__ import annotations
 
@@ -32,10 +32,46 @@ from handlers.wiring import build_service
 from integrations.console import ConsolePoster
 from integrations.twilio_sms import TwilioSms
 from integrations.twilio_voice import TwilioVoice
-from tests.dburl import db_url
+from tests.dburl import POSTGRESQL, SQLITE, backend, db_url, drop_test_databases
 from tests.standins import StandIn, twilio_default
 
 pytest_plugins = ["tests.slack_clinic"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--db", choices=[SQLITE, POSTGRESQL], default=None,
+                     help="the database every test runs on (default: $TRIAGE_TEST_DATABASE, else sqlite); "
+                          "postgresql uses the server at $TRIAGE_TEST_PG_URL")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    chosen = config.getoption("--db")
+    if chosen:
+        import os
+
+        os.environ["TRIAGE_TEST_DATABASE"] = chosen  # subprocesses and tests/dburl.py read it from there
+    config.addinivalue_line("markers", "postgresql_only(reason): needs PostgreSQL (e.g. concurrency that "
+                                       "SQLite serialises); skipped on the SQLite run")
+    config.addinivalue_line("markers", "sqlite_only(reason): about SQLite itself (files, pragmas); skipped on "
+                                       "the PostgreSQL run")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"database: {backend()}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for marker, wanted in (("postgresql_only", POSTGRESQL), ("sqlite_only", SQLITE)):
+            found = item.get_closest_marker(marker)
+            if found is not None and backend() != wanted:
+                why = found.args[0] if found.args else f"{wanted} only"
+                how = " (run with --db=postgresql or TRIAGE_TEST_DATABASE=postgresql)" if wanted == POSTGRESQL else ""
+                item.add_marker(pytest.mark.skip(reason=f"{wanted} only: {why}{how}"))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    drop_test_databases()
 
 HERE = Path(__file__).parent
 SHARED = HERE.parent.parent / "shared"

@@ -33,6 +33,7 @@ from integrations.slack.settings import SlackSettings
 from integrations.twilio_sms import TwilioSms
 from integrations.twilio_voice import TwilioVoice
 from tests.conftest import CLINIC_NUMBER, HERE, PATIENTS_CSV, TWILIO_TOKEN, TZ, local
+from tests.dburl import db_url
 from tests.slack_standin import SlackStandIn
 from tests.standins import StandIn, twilio_default
 
@@ -162,7 +163,7 @@ def slack_clinic(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Sla
     config = load_config(config_path)
     clock = ManualClock(local(2026, 11, 24, 10, 30))
     slack, twilio = SlackStandIn(), StandIn(twilio_default)
-    settings = TriageSettings(database_url=f"sqlite:///{tmp_path / 'triage.db'}")
+    settings = TriageSettings(database_url=db_url(tmp_path))
     twilio_settings = TwilioSettings(account_sid="ACtest", auth_token=TWILIO_TOKEN, from_number=CLINIC_NUMBER,
                                      api_url=twilio.url)
     slack_settings = SlackSettings(bot_token="xoxb-test", signing_secret=SIGNING_SECRET, api_url=f"{slack.url}/api/")

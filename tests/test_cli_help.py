@@ -11,6 +11,7 @@ import pytest
 
 from handlers.cli import DEMO_CONFIG, main, parser
 from tests.conftest import HERE
+from tests.dburl import db_url
 
 README = HERE.parent / "README.md"
 
@@ -95,7 +96,7 @@ def no_config_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[p
     taken.bind(("127.0.0.1", 0))
     taken.listen()
     monkeypatch.setenv("TRIAGE_PORT", str(taken.getsockname()[1]))
-    monkeypatch.setenv("TRIAGE_DATABASE_URL", f"sqlite:///{tmp_path / 'triage.db'}")
+    monkeypatch.setenv("TRIAGE_DATABASE_URL", db_url(tmp_path))
     for key in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN"):
         monkeypatch.delenv(key, raising=False)
     yield monkeypatch

@@ -26,7 +26,7 @@ def test_demo_runs_and_ticket_show_tells_the_story(tmp_path: Path, capsys: pytes
     assert "🔴 Adverse event" in out and "Named human: Jess Park" in out
     assert "¡Hola! Gracias por escribir" in out and "call 911" in out
     assert f"Database: {database.resolve()}" in out
-    monkeypatch.setenv("TRIAGE_DATABASE_URL", f"sqlite:///{database}")
+    monkeypatch.setenv("TRIAGE_DATABASE_URL", f"sqlite:///{database}")  # the demo always runs on its SQLite file
     assert main(["ticket", "show", "4"]) == 0
     story = capsys.readouterr().out
     assert story.startswith("Ticket #4 · adverse_event")

@@ -35,6 +35,7 @@ from bot.domain import Category
 from bot.humanize import humanize_minutes
 from bot.storage.db import Database
 from bot.storage.models import InboundMessageRow, TicketEventRow, TicketRow
+from tests.dburl import db_url
 
 TZ = ZoneInfo("America/New_York")
 DAY = date(2026, 3, 3)
@@ -183,7 +184,7 @@ def config(tmp_path: Path) -> ClinicConfig:
 
 @pytest.fixture()
 def db(tmp_path: Path) -> Database:
-    database = Database(f"sqlite:///{tmp_path / 'd.db'}")
+    database = Database(db_url(tmp_path, "d"))
     seed(database)
     yield database  # type: ignore[misc]
     database.dispose()
@@ -377,7 +378,7 @@ BOOKING_DAY = date(2026, 3, 10)  # a Tuesday; EDT from the 8th, UTC-4
 
 def test_unanswered_tickets_past_due_are_breached_not_left_out(tmp_path: Path, config: ClinicConfig) -> None:
     """The seen digest: "Booking 4/4 met" beside two booking tickets listed as breached."""
-    db = Database(f"sqlite:///{tmp_path / 'b.db'}")
+    db = Database(db_url(tmp_path, "b"))
     specs = [  # (id, created minute past 10:00, response minute or None, category)
         (1, 0, 2, "booking"), (2, 10, 13, "booking"), (3, 20, 21, "booking"), (4, 30, 35, "booking"),
         (5, 40, None, "booking"), (6, 50, None, "booking"),

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import create_engine
 
 from bot.storage.db import Database, make_engine, upgrade
 from handlers.cli import main
-from handlers.doctor.database import head_revisions
+from handlers.doctor.database import head_revisions, shown_url
 from handlers.doctor.slack import REQUIRED_SCOPES
 from tests.conftest import HERE
+from tests.dburl import backend, db_url
 from tests.slack_standin import SlackStandIn
 from tests.standins import Answer, Recorded, StandIn
 from tests.test_email_replies import SmtpStandIn
@@ -82,13 +82,13 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captur
             monkeypatch.delenv(key)
     config = tmp_path / "clinic.yml"
     config.write_text((HERE / "data_clinic.yml").read_text(), encoding="utf-8")
-    db_url = f"sqlite:///{tmp_path / 'triage.db'}"
-    Database(db_url).dispose()  # migrated to head, as `serve` leaves it
+    url = db_url(tmp_path)
+    Database(url).dispose()  # migrated to head, as `serve` leaves it
     slack, twilio, smtp = SlackStandIn(), twilio_account([NUMBER, "+12125550001"]), SmtpStandIn()
     slack.scopes = sorted(REQUIRED_SCOPES)
     for number, name in enumerate(("front-desk", "billing", "clinical", "managers")):
         slack.add_channel(f"C{number}", name)
-    monkeypatch.setenv("TRIAGE_DATABASE_URL", db_url)
+    monkeypatch.setenv("TRIAGE_DATABASE_URL", url)
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
     monkeypatch.setenv("SLACK_SIGNING_SECRET", "secret")
     monkeypatch.setenv("SLACK_API_URL", f"{slack.url}/api/")
@@ -116,7 +116,8 @@ def test_everything_in_order_passes_with_one_line_each_and_sends_nothing(setup: 
     code, lines = setup.run()
     assert code == 0, lines
     assert lines[0] == f"✓ Config: {setup.config} — Test Clinic (America/New_York), 4 staff"
-    assert any(line.startswith("✓ Database: sqlite:///") and f"migrations at head ({head()})" in line for line in lines)
+    assert any(line.startswith(f"✓ Database: {backend()}") and f"migrations at head ({head()})" in line
+               for line in lines)
     assert "✓ Slack: bot @triagebot in workspace Example Clinic" in lines
     assert "✓ Slack: the app has every scope it needs" in lines
     assert "✓ Slack: the bot is in #front-desk, #billing, #clinical, #managers" in lines
@@ -329,18 +330,19 @@ def test_no_config_at_all(setup: Setup) -> None:
 
 
 def test_database_behind_the_migrations(setup: Setup, tmp_path: Path) -> None:
-    old = tmp_path / "old.db"
-    engine = create_engine(f"sqlite:///{old}")
+    old = db_url(tmp_path, "old", empty=True)
+    engine = make_engine(old)
     upgrade(engine, "0003")
     engine.dispose()
-    setup.env(TRIAGE_DATABASE_URL=f"sqlite:///{old}")
+    setup.env(TRIAGE_DATABASE_URL=old)
     code, lines = setup.run()
     assert code == 1
     [problem] = failures(lines)
-    assert problem.startswith(f"✗ Database: sqlite:///{old} schema at 0003, this version needs {head()} — ")
+    assert problem.startswith(f"✗ Database: {shown_url(old)} schema at 0003, this version needs {head()} — ")
     assert problem.endswith("`triage-bot serve` upgrades the schema when it starts (back up the database first)")
 
 
+@pytest.mark.sqlite_only("a database file that is garbage, or not created yet")
 def test_database_unreadable_or_not_created_yet(setup: Setup, tmp_path: Path) -> None:
     garbage = tmp_path / "garbage.db"
     garbage.write_bytes(b"this is not a database file" * 100)

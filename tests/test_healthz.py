@@ -18,6 +18,7 @@ from handlers.local_server import LocalServer
 from handlers.wiring import build_service
 from integrations.console import ConsolePoster
 from tests.conftest import HERE, Clinic, local
+from tests.dburl import db_url
 from tests.slack_clinic import SlackClinic
 from tests.standins import Answer
 
@@ -123,7 +124,7 @@ def test_twilio_missing_while_the_config_needs_it_degrades(tmp_path: Path) -> No
     # A clinic started without Twilio credentials, whose config lets the bot answer texts (routing.auto_answer):
     # the missing transport is a problem to see, not a detail.
     config = load_config(HERE / "data_clinic.yml")
-    settings = TriageSettings(database_url=f"sqlite:///{tmp_path / 'triage.db'}")
+    settings = TriageSettings(database_url=db_url(tmp_path))
     service = build_service(settings, TwilioSettings(), config, clock=ManualClock(local(2026, 11, 24, 10, 30)),
                             poster=ConsolePoster(), messengers={})
     try:

@@ -21,6 +21,7 @@ from bot.oncall import (
     parse_until,
 )
 from bot.storage.db import Database
+from tests.dburl import db_url
 
 TZ = ZoneInfo("America/New_York")
 
@@ -67,7 +68,7 @@ def config(tmp_path: Path) -> ClinicConfig:
 
 @pytest.fixture
 def db(tmp_path: Path):
-    database = Database(f"sqlite:///{tmp_path / 'o.db'}")
+    database = Database(db_url(tmp_path, "o"))
     yield database
     database.dispose()
 

@@ -12,6 +12,7 @@ from bot.match.directory import EmbeddedDirectory
 from bot.storage.db import Database, downgrade, make_engine, upgrade
 from bot.storage.models import PatientRow
 from handlers.cli import main
+from tests.dburl import db_url
 
 CSV = """id,name,phone,email,tier,lifetime_value,balance,last_visit,next_appointment,provider,language
 P-1,Olivia Bennett,(212) 555-0101,Olivia@Example.COM,1,"$3,240.00",0,2026-10-02,2026-12-01 10:00,Dr. Lee,en
@@ -35,7 +36,7 @@ def test_import_keeps_good_rows_and_names_bad_lines(tmp_path: Path, monkeypatch:
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     csv_path = tmp_path / "patients.csv"
     csv_path.write_text(CSV, encoding="utf-8")
-    url = f"sqlite:///{tmp_path / 'p.db'}"
+    url = db_url(tmp_path, "p")
     monkeypatch.setenv("TRIAGE_DATABASE_URL", url)
     assert main(["patients", "import", str(csv_path)]) == 1
     captured = capsys.readouterr()
@@ -63,7 +64,7 @@ def test_migrations_go_up_and_down_one_step_at_a_time(tmp_path: Path) -> None:
 
     from bot.storage.db import alembic_config
 
-    engine = make_engine(f"sqlite:///{tmp_path / 'stairs.db'}")
+    engine = make_engine(db_url(tmp_path, "stairs", empty=True))
     revisions = list(reversed(list(ScriptDirectory.from_config(alembic_config(engine)).walk_revisions())))
     for revision in revisions:
         upgrade(engine, revision.revision)

@@ -21,6 +21,7 @@ from handlers.runtime import SlackStartup, SlackStartupError
 from handlers.serve import connect_socket_mode
 from integrations.slack.settings import SlackSettings
 from tests.conftest import HERE, Clinic
+from tests.dburl import db_url
 from tests.slack_clinic import FRONT_DESK_USER, SlackClinic
 from tests.slack_standin import SlackStandIn
 from tests.standins import Answer
@@ -49,7 +50,7 @@ def serve_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Serve
     taken.bind(("127.0.0.1", 0))
     taken.listen()
     slack = SlackStandIn()
-    monkeypatch.setenv("TRIAGE_DATABASE_URL", f"sqlite:///{tmp_path / 'triage.db'}")
+    monkeypatch.setenv("TRIAGE_DATABASE_URL", db_url(tmp_path))
     monkeypatch.setenv("TRIAGE_PORT", str(taken.getsockname()[1]))
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
     monkeypatch.setenv("SLACK_SIGNING_SECRET", "secret")

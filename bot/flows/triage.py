@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.classify.result import Classification, Classifier
@@ -30,7 +31,7 @@ from bot.respond.booking_intent import read_booking
 from bot.respond.compose import booking_confirming, booking_passed_on, booking_reply, faq_reply
 from bot.route.policy import RouteDecision, route
 from bot.storage.db import Database
-from bot.storage.models import InboundMessageRow, TicketRow
+from bot.storage.models import InboundMessageRow, TicketRow, open_key
 from bot.tickets.events import BOT, EventKind
 from bot.tickets.links import primary_ticket, ticket_to_join
 from bot.tickets.store import change, compare_and_set, move, open_tickets_for, record
@@ -47,6 +48,20 @@ class Triage:
 
 def process(db: Database, triage: Triage, message_id: int) -> int:
     """Turn one stored message into a ticket (or a follow-up on one); returns the ticket id. Idempotent."""
+    try:
+        return _process(db, triage, message_id)
+    except IntegrityError as error:
+        if OPEN_KEY_INDEX not in str(error.orig) and "tickets.open_key" not in str(error.orig):
+            raise
+        # Another triage of this patient opened their conversation first (the database allows one open per
+        # patient) and has committed: in a fresh transaction this message finds that ticket and joins it.
+        return _process(db, triage, message_id)
+
+
+OPEN_KEY_INDEX = "uq_tickets_one_open_per_patient"
+
+
+def _process(db: Database, triage: Triage, message_id: int) -> int:
     with db.transaction() as session:
         message = session.get(InboundMessageRow, message_id)
         if message is None:
@@ -112,6 +127,7 @@ def _new_ticket(
         updated_at=now,
         related_ticket_id=related.id if related else None,
         also_asks=[c.value for c in also],
+        open_key=None if related else open_key(patient.key if patient else None, message.sender),
     )
     session.add(ticket)
     session.flush()

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.domain import Channel
@@ -45,7 +46,7 @@ def enqueue(
     payload: dict[str, Any] | None = None,
     dedupe_key: str | None = None,
 ) -> OutboxRow:
-    """Add an action; with a `dedupe_key` the same action is only ever queued once."""
+    """Add an action; with a `dedupe_key` the same action is only ever queued once, across instances too."""
     if dedupe_key is not None:
         existing = session.scalars(select(OutboxRow).where(OutboxRow.dedupe_key == dedupe_key)).first()
         if existing is not None:
@@ -61,9 +62,22 @@ def enqueue(
         next_attempt_at=now,
         dedupe_key=dedupe_key,
     )
-    session.add(row)
-    session.flush()
-    return row
+    if dedupe_key is None:
+        session.add(row)
+        session.flush()
+        return row
+    # Another transaction (another instance, on PostgreSQL's READ COMMITTED) may queue the same key between
+    # our look and our insert: the savepoint keeps our transaction alive, and the row it committed is the one.
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+        return row
+    except IntegrityError:
+        found = session.scalars(select(OutboxRow).where(OutboxRow.dedupe_key == dedupe_key)).first()
+        if found is None:
+            raise
+        return found
 
 
 def reply_kind(channel: str, address: str) -> str:

@@ -1,18 +1,37 @@
-"""Engine, sessions and schema upgrade. Migrations run on every start so a new version never meets an old schema."""
+"""Engine, sessions and schema upgrade.
+
+The schema is upgraded once, behind a lock (`migrate_to_head`): by `triage-bot migrate` before several instances
+start on PostgreSQL, or by `Database(url)` itself for the embedded SQLite default. Either way a database already at the
+migrations' head is left alone after one cheap read, and two processes never upgrade at once.
+"""
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+
+MIGRATION_LOCK_KEY = 0x7472_6961_6765  # "triage": the pg_advisory_lock every instance's upgrade takes
+"""Fixed, so `triage-bot migrate` and any instance that auto-migrates wait for each other."""
+
+POOL_SIZE = 5
+"""Connections kept per process on PostgreSQL: the webhook threads, the outbox and the scheduler's jobs."""
+POOL_OVERFLOW = 10
+
+
+class SchemaNotCurrent(RuntimeError):
+    """The database is not at the migrations' head and this process was told not to upgrade it."""
 
 
 def make_engine(url: str) -> Engine:
@@ -38,7 +57,10 @@ def make_engine(url: str) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # PostgreSQL (READ COMMITTED): a small pool per process, checked before use so a restarted server or a
+    # connection dropped by a proxy costs one reconnect, not a failed request.
+    return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW,
+                         pool_timeout=30, pool_recycle=1800)
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:
@@ -56,14 +78,84 @@ def downgrade(engine: Engine, revision: str) -> None:
     command.downgrade(alembic_config(engine), revision)
 
 
-class Database:
-    """One engine and a session factory; `transaction()` commits on success and rolls back on error."""
+def head_revisions(engine: Engine) -> set[str]:
+    return set(ScriptDirectory.from_config(alembic_config(engine)).get_heads())
 
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
+
+def current_revisions(engine: Engine) -> set[str]:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+        return set(MigrationContext.configure(connection).get_current_heads())
+
+
+def at_head(engine: Engine) -> bool:
+    return current_revisions(engine) == head_revisions(engine)
+
+
+@contextmanager
+def migration_lock(engine: Engine) -> Iterator[None]:
+    """Held by one process at a time, across processes: an advisory lock on PostgreSQL, a lock file on SQLite."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            connection.commit()  # the lock is the session's; no transaction stays open while others migrate
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                connection.commit()
+        return
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield  # an in-memory database belongs to this process alone
+        return
+    # Not BEGIN EXCLUSIVE on the database itself: Alembic's own connection would then wait for ours.
+    with open(f"{database}.migrate-lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def migrate_to_head(engine: Engine) -> set[str] | None:
+    """Upgrade to head under the lock. Returns the revisions it upgraded from, or None when already at head."""
+    if at_head(engine):
+        return None
+    with migration_lock(engine):
+        before = current_revisions(engine)
+        if before == head_revisions(engine):  # another process upgraded it while we waited
+            return None
+        upgrade(engine)
+        return before
+
+
+def check_current(engine: Engine) -> None:
+    current, heads = current_revisions(engine), head_revisions(engine)
+    if current != heads:
+        at = ", ".join(sorted(current)) or "an empty schema"
+        raise SchemaNotCurrent(f"database at {at}, this version needs {', '.join(sorted(heads))} — run "
+                               "`triage-bot migrate` once (TRIAGE_AUTO_MIGRATE=false: serve does not upgrade)")
+
+
+class Database:
+    """One engine and a session factory; `transaction()` commits on success and rolls back on error.
+
+    `migrate=True` (the embedded default) upgrades the schema under the migration lock unless it is at head;
+    `migrate=False` with `require_current=True` (several instances) refuses a schema that is not at head.
+    """
+
+    def __init__(self, url: str, *, migrate: bool = True, require_current: bool = False) -> None:
         self.url = url
         self.engine = make_engine(url)
-        if migrate:
-            upgrade(self.engine)
+        try:
+            if migrate:
+                migrate_to_head(self.engine)
+            elif require_current:
+                check_current(self.engine)
+        except BaseException:
+            self.engine.dispose()
+            raise
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -75,9 +75,23 @@ class PatientRow(Base):
     language: Mapped[str] = mapped_column(String(8), default="")
 
 
+OPEN_STATUSES = text("status IN ('open', 'claimed')")  # TicketStatus.is_open, for the partial index below
+
+
+def open_key(patient_key: str | None, sender: str) -> str:
+    """Who a conversation is with, as `open_tickets_for` finds it: the directory match, else the sender."""
+    return f"p:{patient_key}" if patient_key else f"s:{sender}"
+
+
 class TicketRow(Base):
     __tablename__ = "tickets"
-    __table_args__ = (Index("ix_tickets_open_sender", "status", "sender"),)
+    __table_args__ = (
+        Index("ix_tickets_open_sender", "status", "sender"),
+        # One open conversation per patient, whatever races: two triages of one patient's first messages
+        # cannot both open one (the second fails, retries and joins). Linked tickets carry no key.
+        Index("uq_tickets_one_open_per_patient", "open_key", unique=True,
+              sqlite_where=OPEN_STATUSES, postgresql_where=OPEN_STATUSES),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -112,6 +126,10 @@ class TicketRow(Base):
     # A booking message as the bot read it: {"intent", "preferences", "offered": [iso, ...] (slots held for the
     # patient's reply), "wants": "cancel the appointment on Fri Nov 28" (what a person is asked to do), ...}
     booking: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # `open_key(patient_key, sender)` on the ticket a patient's conversation opened with (no related ticket),
+    # while it is open; cleared when it closes (`move`) and not given back on reopening, so a reopened ticket
+    # never collides with the conversation opened since.
+    open_key: Mapped[str | None] = mapped_column(String(330), default=None)
 
     events: Mapped[list[TicketEventRow]] = relationship(
         back_populates="ticket", order_by="TicketEventRow.id", lazy="select"

@@ -54,6 +54,8 @@ def move(
     """A status change: checked against the transition table, applied by compare-and-set, and audited."""
     current = TicketStatus(ticket.status)
     transition = check_transition(current, target)
+    if not target.is_open:
+        changes.setdefault("open_key", None)  # the patient's next message opens a new conversation
     compare_and_set(session, ticket, ticket.version if expected_version is None else expected_version,
                     status=target.value, updated_at=at, **changes)
     record(session, ticket, event, actor, at, **{"from_status": current.value, "to_status": target.value,

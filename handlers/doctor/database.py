@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from bot.storage.db import alembic_config, make_engine
+from bot.storage.db import current_revisions, head_revisions, make_engine
 from handlers.doctor.report import Check, fail, ok, skip
+
+__all__ = ["check_database", "current_revisions", "head_revisions", "shown_url"]
 
 NAME = "Database"
 HOW_TO_MIGRATE = "`triage-bot serve` upgrades the schema when it starts"
@@ -22,16 +21,6 @@ def shown_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return "(unparseable URL)"
-
-
-def head_revisions(engine: Engine) -> set[str]:
-    return set(ScriptDirectory.from_config(alembic_config(engine)).get_heads())
-
-
-def current_revisions(engine: Engine) -> set[str]:
-    with engine.connect() as connection:
-        connection.execute(text("SELECT 1"))
-        return set(MigrationContext.configure(connection).get_current_heads())
 
 
 def check_database(url: str) -> Check:
