@@ -32,7 +32,7 @@ from handlers.wiring import build_service
 from integrations.console import ConsolePoster
 from integrations.twilio_sms import TwilioSms
 from integrations.twilio_voice import TwilioVoice
-from tests.dburl import POSTGRESQL, SQLITE, backend, db_url, drop_test_databases
+from tests.dburl import POSTGRESQL, SQLITE, backend, db_url, drop_test_databases, made
 from tests.standins import StandIn, twilio_default
 
 pytest_plugins = ["tests.slack_clinic"]
@@ -72,6 +72,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     drop_test_databases()
+
+
+@pytest.fixture(autouse=True)
+def _drop_databases_after_each_test() -> Iterator[None]:
+    before = made()
+    yield
+    drop_test_databases(keep=before)
 
 HERE = Path(__file__).parent
 SHARED = HERE.parent.parent / "shared"

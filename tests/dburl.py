@@ -4,7 +4,7 @@
 of its own on the server `TRIAGE_TEST_PG_URL` names. The schema is migrated once per session, by the code's
 own `Database()`, into a template; each test's database is a copy of it (so `Database()` in the test finds it
 at head after its one cheap check), or an empty one with `empty=True` for tests of the migrations themselves.
-Every database made is dropped when the session ends.
+Each test's databases are dropped after it, the template when the session ends.
 """
 
 from __future__ import annotations
@@ -51,25 +51,32 @@ class _PgServer:
 
     def _create(self, name: str, template: str | None = None) -> str:
         self.admin.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
-        self.made.append(name)
         return self.url.set(database=name).render_as_string(hide_password=False)
 
     def fresh(self, *, empty: bool) -> str:
         name = f"{self.prefix}_{next(self.names)}"
-        if empty:
-            return self._create(name)
-        if self.template is None:
+        if not empty and self.template is None:
             from bot.storage.db import Database
 
             template = f"{self.prefix}_template"
             Database(self._create(template)).dispose()  # the code's own migration, once per session
             self.template = template
-        return self._create(name, self.template)
+        self.made.append(name)
+        return self._create(name, None if empty else self.template)
 
-    def drop_all(self) -> None:
-        for name in reversed(self.made):
-            self.admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        self.made.clear()
+    def drop(self, keep: int = 0) -> None:
+        """Every test database made after the first `keep` (FORCE: a test may leave a connection open)."""
+        while len(self.made) > keep:
+            self._drop(self.made.pop())
+
+    def _drop(self, name: str) -> None:
+        self.admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def close(self) -> None:
+        self.drop()
+        if self.template is not None:
+            self._drop(self.template)
+            self.template = None
         self.admin.close()
 
 
@@ -83,9 +90,19 @@ def _server() -> _PgServer:
     return _SERVER
 
 
-def drop_test_databases() -> None:
-    """At the end of the session: every database `db_url` made on PostgreSQL."""
+def made() -> int:
+    """How many databases exist now, for `drop_test_databases(keep=...)` after one test."""
+    return len(_SERVER.made) if _SERVER is not None else 0
+
+
+def drop_test_databases(keep: int | None = None) -> None:
+    """After a test, the databases it made (`keep`: how many there were before); with no `keep` (the end of
+    the session), every one and the template too."""
     global _SERVER
-    if _SERVER is not None:
-        _SERVER.drop_all()
-        _SERVER = None
+    if _SERVER is None:
+        return
+    if keep is not None:
+        _SERVER.drop(keep)
+        return
+    _SERVER.close()
+    _SERVER = None
