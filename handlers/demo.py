@@ -76,6 +76,7 @@ def run_demo(database: Path | None = None) -> int:
                 continue
             before = _stored(service)
             response = _send(client, server.url, item, twilio_token, web_secret)
+            service.run_triage()  # as `serve`'s triage worker does right after the webhook answers
             _deliver(service, clock)
             stored = "stored" if _stored(service) > before else "already stored: provider retry, nothing new"
             tag = f"HTTP {response.status_code}, {stored}"
@@ -114,6 +115,7 @@ class StaffDesk:
             self._texts += 1
             _send(client, base, {"channel": "sms", "id": f"SMstaff{self._texts:03d}", "from": member.phone,
                                  "text": body}, token, "")
+            self.service.run_triage()
             return f"{member.name} texts “{body}” from their phone ({item.get('note', '')})"
         actor = actor_of(config, member.chat_user, member.name, lambda _group: frozenset())
         act = item["act"]

@@ -20,6 +20,7 @@ from handlers.doctor.slack import slack_problem
 from handlers.http_app import create_app
 from handlers.jobs import Jobs
 from handlers.runtime import SlackStartup, SlackStartupError, is_transient, runtime
+from handlers.triage_worker import TriageWorkers
 from integrations.slack.settings import SlackSettings
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,6 @@ def _serve(settings: TriageSettings, config: ClinicConfig) -> int:
     scheduler = BackgroundScheduler(timezone=UTC)
     every = {"trigger": "interval", "max_instances": 1, "coalesce": True}
     outbox_job = scheduler.add_job(service.run_outbox, seconds=OUTBOX_EVERY_SECONDS, id="outbox", **every)
-    scheduler.add_job(service.sweep, seconds=SWEEP_EVERY_SECONDS, id="triage-retry", **every)
     scheduler.add_job(jobs.sweep_sla, seconds=SLA_EVERY_SECONDS, id="sla", **every)
     scheduler.add_job(jobs.handoff, seconds=SWEEP_EVERY_SECONDS, id="oncall-handoff", **every)
     if config.digest.enabled:
@@ -62,6 +62,9 @@ def _serve(settings: TriageSettings, config: ClinicConfig) -> int:
         outbox_job.modify(next_run_time=datetime.now(UTC))
 
     service.on_work = wake_outbox
+    # Triage off the request path: `take` stores and wakes these; they also poll every second (retries, crashes).
+    triage_workers = TriageWorkers(service)
+    service.on_triage = triage_workers.wake
     if not startup.settled:
         # Slack was rate limited, down or unreachable: ask again until it answers clearly.
         scheduler.add_job(until_done(scheduler, "slack-check", startup.recheck), seconds=SLACK_RETRY_SECONDS,
@@ -80,12 +83,14 @@ def _serve(settings: TriageSettings, config: ClinicConfig) -> int:
             scheduler.add_job(until_done(scheduler, "slack-socket", reconnect), seconds=SLACK_RETRY_SECONDS,
                               id="slack-socket", **every)
     scheduler.start()
+    triage_workers.start()
     if slack is not None and slack_settings.app_token is None:
         log.info("Slack in HTTP mode: point the app's request URLs at /slack/events")
     log.info("triage-bot serving %s on http://%s:%s", config.clinic.name, settings.host, settings.port)
     try:
         uvicorn.run(create_app(service, slack), host=settings.host, port=settings.port, log_level="info")
     finally:
+        triage_workers.stop()
         scheduler.shutdown(wait=False)
         service.db.dispose()
     return 0

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-from sqlalchemy import select
 
 from bot.clock import Clock
 from bot.config.models import ClinicConfig, StaffMember
@@ -15,15 +16,18 @@ from bot.flows.intake import Accepted, InboundMessage, accept
 from bot.flows.opt_outs import process_inbound
 from bot.flows.staff_texts import StaffTexts
 from bot.flows.triage import Triage
-from bot.outbox.queue import OutboxKind, enqueue
+from bot.flows.triage_queue import run_due
+from bot.flows.unreadable import make_unreadable
 from bot.outbox.worker import OutboxWorker
 from bot.settings import TriageSettings, TwilioSettings
 from bot.storage.db import Database
-from bot.storage.models import InboundMessageRow
 
 log = logging.getLogger(__name__)
 
-GIVE_UP_AFTER = 5
+
+def worker_name() -> str:
+    """This process's name on the triage claims it holds: host, pid and a random tag (pids are reused)."""
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 @dataclass
@@ -36,13 +40,13 @@ class Service:
     triage: Triage
     outbox: OutboxWorker
     on_work: Callable[[], None] = field(default=lambda: None)  # wakes the outbox worker in `serve`
+    on_triage: Callable[[], None] = field(default=lambda: None)  # wakes the triage workers in `serve`
+    worker_id: str = field(default_factory=worker_name)  # who holds this process's triage claims
 
     def take(self, message: InboundMessage) -> Accepted:
-        """Store first (that is what the 2xx promises), then triage; a triage failure is retried by `sweep`."""
+        """Store the message (that is what the 2xx promises) and wake a triage worker; triage runs off the request."""
         accepted = accept(self.db, message)
-        if not accepted.duplicate:
-            self._triage(accepted.message_id)
-            self.on_work()
+        self.on_triage()
         return accepted
 
     def take_staff_text(self, member: StaffMember, message: InboundMessage) -> str:
@@ -52,42 +56,19 @@ class Service:
         self.on_work()
         return answer
 
-    def sweep(self) -> int:
-        """Triage every stored message that has not been triaged yet (after a crash or a failure)."""
-        with self.db.transaction() as session:
-            pending = session.scalars(
-                select(InboundMessageRow.id)
-                .where(InboundMessageRow.processed_at.is_(None), InboundMessageRow.attempts < GIVE_UP_AFTER)
-                .order_by(InboundMessageRow.id)
-            ).all()
-        done = sum(self._triage(message_id) for message_id in pending)
+    def run_triage(self, limit: int | None = None) -> int:
+        """Claim and triage every due stored message (new, retried after a failure, or left by a crash)."""
+        done = run_due(self.db, self.clock, self.config, self.worker_id, limit=limit,
+                       triage=lambda message_id: process_inbound(self.db, self.triage, message_id),
+                       unreadable=lambda message_id, attempts: make_unreadable(
+                           self.db, self.config, self.clock, message_id, attempts))
         if done:
             self.on_work()
         return done
 
+    def sweep(self) -> int:
+        """Triage every pending message now (the name older callers use)."""
+        return self.run_triage()
+
     def run_outbox(self) -> int:
         return self.outbox.run_due()
-
-    def _triage(self, message_id: int) -> bool:
-        try:
-            process_inbound(self.db, self.triage, message_id)  # STOP/START are recorded, the rest triaged
-            return True
-        except Exception:
-            # Logged without the message body; the stored message is retried by the next sweep.
-            log.exception("triage failed", extra={"message_id": message_id})
-            self._count_failure(message_id)
-            return False
-
-    def _count_failure(self, message_id: int) -> None:
-        with self.db.transaction() as session:
-            row = session.get(InboundMessageRow, message_id)
-            if row is None:
-                return
-            row.attempts += 1
-            if row.attempts >= GIVE_UP_AFTER:
-                enqueue(
-                    session, OutboxKind.CHAT_ALERT, self.config.channels.managers, self.clock.now(),
-                    payload={"text": f"⚠️ Inbound message #{message_id} ({row.channel}) could not be triaged "
-                             f"after {row.attempts} tries; it is kept and needs a look."},
-                    dedupe_key=f"triage-failed:{message_id}",
-                )

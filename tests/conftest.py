@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
+from bot.classify.result import Classifier
 from bot.clock import ManualClock
 from bot.config.loader import load_config
 from bot.config.models import ClinicConfig
@@ -116,12 +117,20 @@ class Clinic:
                 "Body": body, "NumMedia": "0", **(extra or {})}
         if signature is None:
             signature = RequestValidator(TWILIO_TOKEN).compute_signature(f"{self.url}/inbound/sms", form)
-        return self.http.post("/inbound/sms", data=form, headers={"X-Twilio-Signature": signature})
+        response = self.http.post("/inbound/sms", data=form, headers={"X-Twilio-Signature": signature})
+        self.triage()
+        return response
 
     def web(self, payload: dict[str, Any] | bytes, *, secret: str = WEB_SECRET) -> httpx.Response:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        return self.http.post("/inbound/web", content=body, headers={
+        response = self.http.post("/inbound/web", content=body, headers={
             "Content-Type": "application/json", "X-Triage-Signature": sign(secret, body)})
+        self.triage()
+        return response
+
+    def triage(self) -> int:
+        """What the triage worker does right after a webhook answers (tests drive it: no background thread)."""
+        return self.service.run_triage()
 
     def deliver(self) -> int:
         return self.service.run_outbox()
@@ -157,8 +166,11 @@ class Clinic:
 
 
 @contextmanager
-def running_clinic(tmp_path: Path, config: ClinicConfig) -> Iterator[Clinic]:
-    """A clinic with `config` on a loopback port, Twilio played by a stand-in, the test patients imported."""
+def running_clinic(tmp_path: Path, config: ClinicConfig, *, classifier: Classifier | None = None) -> Iterator[Clinic]:
+    """A clinic with `config` on a loopback port, Twilio played by a stand-in, the test patients imported.
+
+    `classifier`: the model at its process edge (default: the real one).
+    """
     clock = ManualClock(local(2026, 11, 24, 10, 30))  # a Tuesday morning, clinic open
     twilio = StandIn(twilio_default)
     settings = TriageSettings(database_url=db_url(tmp_path), web_form_secret=WEB_SECRET,
@@ -169,7 +181,8 @@ def running_clinic(tmp_path: Path, config: ClinicConfig) -> Iterator[Clinic]:
     poster = ConsolePoster()
     service = build_service(settings, twilio_settings, config, clock=clock, poster=poster,
                             messengers={OutboxKind.REPLY_SMS: sms},
-                            caller=TwilioVoice("ACtest", TWILIO_TOKEN, CLINIC_NUMBER, twilio.url))
+                            caller=TwilioVoice("ACtest", TWILIO_TOKEN, CLINIC_NUMBER, twilio.url),
+                            classifier=classifier)
     csv_path = tmp_path / "patients.csv"
     csv_path.write_text(PATIENTS_CSV, encoding="utf-8")
     with service.db.transaction() as session:

@@ -75,6 +75,7 @@ class SlackClinic:
         signature = RequestValidator(TWILIO_TOKEN).compute_signature(f"{self.url}/inbound/sms", form)
         response = self.http.post("/inbound/sms", data=form, headers={"X-Twilio-Signature": signature})
         assert response.status_code == 200, response.text
+        self.service.run_triage()  # what the triage worker does right after the webhook answers
 
     # --- Slack calls us -----------------------------------------------------------------------------
     def signed(self, body: bytes, content_type: str, extra: dict[str, str] | None = None) -> httpx.Response:

@@ -32,7 +32,7 @@ SPANISH = frozenset({"BAJA", "CANCELAR", "ALTO", "PARAR", "DETENER", "PARE", "DA
 def process_inbound(db: Database, triage: Triage, message_id: int) -> int | None:
     """A stored message: an opt-out/opt-in keyword is recorded (no ticket, returns None); anything else is triaged."""
     with db.transaction() as session:
-        message = session.get(InboundMessageRow, message_id)
+        message = session.get(InboundMessageRow, message_id, with_for_update=True)
         if message is None:
             raise LookupError(f"no inbound message {message_id}")
         if message.processed_at is not None:

@@ -21,6 +21,7 @@ from bot.flows.booking import BookingContext, HandOff, as_booking, plan, underst
 from bot.flows.booking import as_json as booking_json
 from bot.flows.booking import for_a_person as booking_for_a_person
 from bot.flows.chat import page, post_card, refresh_cards, thread_line
+from bot.flows.reading import for_reading
 from bot.flows.routing import apply_route, raise_ticket, send_after_hours_ack
 from bot.hours import is_open
 from bot.match.directory import PatientDirectory, PatientRecord, lookup
@@ -63,14 +64,16 @@ OPEN_KEY_INDEX = "uq_tickets_one_open_per_patient"
 
 def _process(db: Database, triage: Triage, message_id: int) -> int:
     with db.transaction() as session:
-        message = session.get(InboundMessageRow, message_id)
+        # Locked (FOR UPDATE on PostgreSQL): a worker that took over an expired claim waits, then finds it done.
+        message = session.get(InboundMessageRow, message_id, with_for_update=True)
         if message is None:
             raise LookupError(f"no inbound message {message_id}")
         if message.processed_at is not None and message.ticket_id is not None:
             return message.ticket_id
         now = triage.clock.now()
         patient = lookup(triage.directory(session), message.sender)
-        asks = asks_in(triage.classifier, message.body, triage.classifier.classify(message.body))
+        text = for_reading(message.body)  # the classifier and parsers read a bounded part; storage keeps it whole
+        asks = asks_in(triage.classifier, text, triage.classifier.classify(text))
         existing = open_tickets_for(session, patient.key if patient else None, message.sender)
         joined = ticket_to_join(existing, asks.primary.category)
         if joined is not None:
@@ -89,7 +92,7 @@ def _process(db: Database, triage: Triage, message_id: int) -> int:
 
 def _language(result: Classification, message: InboundMessageRow, patient: PatientRecord | None) -> str:
     """The language the patient wrote in; for a word or two, their recorded preference."""
-    if patient and patient.language and len(message.body.split()) < 4:
+    if patient and patient.language and len(for_reading(message.body).split()) < 4:
         return patient.language
     return result.language
 
@@ -108,7 +111,7 @@ def _new_ticket(
     config = triage.config
     # Booking: read the intent first, since picking a slot we offered ("the first one") is a booking whatever
     # the classifier called it.
-    booking = understand(session, config, message.body, _language(result, message, patient), result,
+    booking = understand(session, config, for_reading(message.body), _language(result, message, patient), result,
                          message.sender, patient.key if patient else None, now)
     result = as_booking(result, booking)
     ticket = TicketRow(
@@ -172,8 +175,8 @@ def _auto_answer(
     """Answer a routine ticket; False (with the reason recorded) hands it to a human instead."""
     config = triage.config
     if ticket.category == Category.BOOKING.value:
-        context = booking or BookingContext(read_booking(message.body, ticket.language, now, config.clinic.tz,
-                                                         config.staff))
+        context = booking or BookingContext(read_booking(for_reading(message.body), ticket.language, now,
+                                                         config.clinic.tz, config.staff))
         outcome = plan(context, ticket.patient or {}, config, now)
         compare_and_set(session, ticket, ticket.version, booking=booking_json(context, outcome, ticket.patient or {},
                                                                                config), updated_at=now)
@@ -185,7 +188,7 @@ def _auto_answer(
         detail: dict[str, object] = {"reply": "booking_slots", "slots": [s.isoformat() for s in slots],
                                      "intent": context.read.intent.value}
     else:
-        answer = triage.answers.find(message.body, ticket.language)
+        answer = triage.answers.find(for_reading(message.body), ticket.language)
         if answer is None:
             record(session, ticket, EventKind.ROUTED, BOT, now, handed_to_human="no answer in the answer book")
             return False

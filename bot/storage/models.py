@@ -37,7 +37,10 @@ class InboundMessageRow(Base):
     """A raw patient message exactly as a channel delivered it; stored before the webhook is acknowledged."""
 
     __tablename__ = "inbound_messages"
-    __table_args__ = (UniqueConstraint("channel", "provider_message_id", name="uq_inbound_provider_id"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "provider_message_id", name="uq_inbound_provider_id"),
+        Index("ix_inbound_pending", "processed_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
@@ -54,6 +57,12 @@ class InboundMessageRow(Base):
     processed_at: Mapped[datetime | None] = mapped_column(default=None)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Triage claims (bot/flows/triage_queue.py): a lease held while one worker triages it, when a failed one may
+    # be tried again, and the class name (never the text) of its last failure.
+    claimed_until: Mapped[datetime | None] = mapped_column(default=None)
+    claimed_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_error_class: Mapped[str | None] = mapped_column(String(100), default=None)
 
 
 class PatientRow(Base):
