@@ -108,6 +108,7 @@ def test_a_schema_behind_the_migrations_is_unhealthy(clinic: Clinic) -> None:
     assert body["status"] == "unhealthy" and body["components"]["migrations"]["at"] == ["0003"]
 
 
+@pytest.mark.sqlite_only("overwrites the SQLite file with garbage")
 def test_an_unusable_database_is_503(clinic: Clinic) -> None:
     database = Path(str(make_url(clinic.service.db.url).database))
     clinic.service.db.engine.dispose()

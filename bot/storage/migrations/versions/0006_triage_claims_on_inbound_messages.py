@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0006_triage'
-down_revision = '0005_booking'
+down_revision = '0006_pg'
 branch_labels = None
 depends_on = None
 
