@@ -13,6 +13,7 @@ from apscheduler.triggers.cron import CronTrigger
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot.classify.model import warm_up
 from bot.config.models import ClinicConfig
 from bot.settings import TriageSettings
 from handlers.doctor.slack import slack_problem
@@ -81,6 +82,7 @@ def _serve(settings: TriageSettings, config: ClinicConfig) -> int:
     if slack is not None and slack_settings.app_token is None:
         log.info("Slack in HTTP mode: point the app's request URLs at /slack/events")
     log.info("triage-bot serving %s on http://%s:%s", config.clinic.name, settings.host, settings.port)
+    warm_up()  # the sentence encoder loads in the background (~1.5 s) while the server starts
     try:
         uvicorn.run(create_app(service, slack), host=settings.host, port=settings.port, log_level="info")
     finally:

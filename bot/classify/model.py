@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 import threading
-from functools import lru_cache
 
 import numpy as np
 
@@ -136,11 +135,19 @@ class TriageModel:
         return (f"cues: {', '.join(f'“{cue}”' for cue in cues)}",) if cues else ()
 
 
-@lru_cache(maxsize=1)
+_model_lock = threading.Lock()
+_model: TriageModel | None = None
+
+
 def default_model() -> TriageModel:
-    """The shipped model, loaded once per process (well under a second; no training). The sentence encoder is
-    loaded separately: at the first message that needs it, or ahead of time by `warm_up`."""
-    return TriageModel(ModelArtifact.load())
+    """The shipped model, loaded once per process, by whichever thread asks first (about 0.1 s; no training).
+    The sentence encoder is loaded separately: at the first message that needs it, or ahead of it by `warm_up`."""
+    global _model
+    if _model is None:
+        with _model_lock:
+            if _model is None:
+                _model = TriageModel(ModelArtifact.load())
+    return _model
 
 
 def warm_up(*, background: bool = True) -> threading.Thread | None:
@@ -148,9 +155,8 @@ def warm_up(*, background: bool = True) -> threading.Thread | None:
     message does not wait for them; in a daemon thread unless `background` is False."""
 
     def load() -> None:
-        model = default_model()
-        if model.uses_embeddings:
-            encoder().encode(["warm up"])
+        encoder()  # the longer of the two: while it loads, another thread can load the model
+        default_model()
 
     if not background:
         load()
