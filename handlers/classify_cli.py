@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from bot.classify.model import default_model
+from bot.classify.model import default_model, warm_up
 
 PROGRESS_FROM = 200  # lines; fewer finish before a bar would be worth drawing
 
@@ -42,6 +42,7 @@ def run(path: Path | None) -> int:
     if path is not None and not path.exists():
         print(f"{path}: file not found", file=sys.stderr)
         return 2
+    warm_up()  # the sentence encoder loads in the background while the input is read and the model loaded
     name = str(path) if path else "<stdin>"
     text = path.read_text(encoding="utf-8-sig") if path else sys.stdin.read()
     is_csv = path is not None and path.suffix.lower() == ".csv"

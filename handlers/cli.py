@@ -6,10 +6,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bot.config.loader import ConfigError, load_config
-from bot.config.models import ClinicConfig
-from bot.settings import TriageSettings
+# The config and settings modules (pydantic) take most of a second to import: each command imports what it
+# uses, so that `triage-bot classify` starts fast.
+if TYPE_CHECKING:
+    from bot.config.models import ClinicConfig
+    from bot.settings import TriageSettings
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "bot" / "demo"
 DEMO_CONFIG = DEMO_DIR / "clinic.yml"
@@ -21,6 +24,8 @@ def config_path(given: Path | None, settings: TriageSettings) -> Path:
 
 
 def load_or_exit(path: Path) -> ClinicConfig:
+    from bot.config.loader import ConfigError, load_config
+
     try:
         return load_config(path)
     except ConfigError as exc:
@@ -29,6 +34,8 @@ def load_or_exit(path: Path) -> ClinicConfig:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from bot.settings import TriageSettings
+
     path = config_path(args.file or args.config, TriageSettings())
     config = load_or_exit(path)
     print(f"{path}: OK — {config.clinic.name} ({config.clinic.timezone}), {len(config.staff)} staff, "
@@ -43,6 +50,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from bot.settings import TriageSettings
     from handlers.serve import serve
 
     settings = TriageSettings()
@@ -93,6 +101,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    from bot.settings import TriageSettings
     from handlers.doctor import run_doctor
 
     settings = TriageSettings()
@@ -107,6 +116,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_patients_import(args: argparse.Namespace) -> int:
     from bot.match.importer import import_patients
+    from bot.settings import TriageSettings
     from bot.storage.db import Database
 
     settings = TriageSettings()
@@ -124,6 +134,7 @@ def cmd_patients_import(args: argparse.Namespace) -> int:
 
 
 def cmd_ticket_show(args: argparse.Namespace) -> int:
+    from bot.settings import TriageSettings
     from bot.storage.db import Database
     from bot.tickets.timeline import timeline
 
@@ -142,6 +153,7 @@ def cmd_ticket_show(args: argparse.Namespace) -> int:
 def cmd_corrections_export(args: argparse.Namespace) -> int:
     import json
 
+    from bot.settings import TriageSettings
     from bot.storage.db import Database
     from bot.tickets.corrections import corrections
 
@@ -161,6 +173,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
     from datetime import date
 
     from bot.digest import compute_digest, digest_chart, digest_text
+    from bot.settings import TriageSettings
     from bot.storage.db import Database
 
     settings = TriageSettings()

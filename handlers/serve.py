@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -13,7 +14,9 @@ from apscheduler.triggers.cron import CronTrigger
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot.classify.model import warm_up
 from bot.config.models import ClinicConfig
+from bot.respond import booking_intent
 from bot.settings import TriageSettings
 from bot.storage.db import SchemaNotCurrent
 from handlers.doctor.slack import slack_problem
@@ -87,6 +90,8 @@ def _serve(settings: TriageSettings, config: ClinicConfig) -> int:
     if slack is not None and slack_settings.app_token is None:
         log.info("Slack in HTTP mode: point the app's request URLs at /slack/events")
     log.info("triage-bot serving %s on http://%s:%s", config.clinic.name, settings.host, settings.port)
+    # The sentence encoder and dateparser's data load in the background (~2 s) while the server starts.
+    threading.Thread(target=warm_up_triage, name="warm-up", daemon=True).start()
     try:
         uvicorn.run(create_app(service, slack), host=settings.host, port=settings.port, log_level="info")
     finally:
@@ -94,6 +99,15 @@ def _serve(settings: TriageSettings, config: ClinicConfig) -> int:
         scheduler.shutdown(wait=False)
         service.db.dispose()
     return 0
+
+
+def warm_up_triage() -> None:
+    """Load what triage needs before the first message needs it; a failure here is retried at first use."""
+    try:
+        warm_up(background=False)
+        booking_intent.warm_up()
+    except Exception as exc:
+        log.warning("warm-up failed (%s); triage loads what it needs at the first message", type(exc).__name__)
 
 
 def until_done(scheduler: BackgroundScheduler, job_id: str, attempt: Callable[[], bool]) -> Callable[[], None]:

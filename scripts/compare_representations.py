@@ -44,7 +44,8 @@ if str(ROOT) not in sys.path:
 from bot.classify import model as model_module  # noqa: E402
 from bot.classify import safety  # noqa: E402
 from bot.classify.embeddings import embed, encoder  # noqa: E402
-from bot.classify.model import CATEGORIES, TriageModel, normalize  # noqa: E402
+from bot.classify.model import CATEGORIES, normalize  # noqa: E402
+from bot.classify.train import train_model  # noqa: E402
 from bot.classify.training import Example, load_examples  # noqa: E402
 from bot.domain import Category  # noqa: E402
 
@@ -73,7 +74,7 @@ class Pipeline:
             self.classifier.fit(embed([normalize(e.text) for e in examples]), labels)
         else:
             weight = 0.0 if self.kind == "tfidf" else self.use_weight
-            self.model = TriageModel(examples, c=self.c, use_weight=weight)
+            self.model = train_model(examples, c=self.c, use_weight=weight)
         return self
 
     def classify_many(self, texts: list[str]) -> tuple[list[Category], list[Category]]:

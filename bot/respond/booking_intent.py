@@ -18,10 +18,6 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import dateparser
-from dateparser.languages import default_loader
-from dateparser.search import search_dates
-
 from bot.config.models import StaffMember
 from bot.respond.booking_cues import (
     CHOICE_CUES,
@@ -69,6 +65,8 @@ def _any(folded_words: Sequence[str], phrases: Iterable[str]) -> bool:
 @cache
 def _calendar_words() -> tuple[dict[str, int], frozenset[str], frozenset[str]]:
     """Weekday names (→ 0..6), month names and "today/tomorrow" words, from dateparser's own locale data."""
+    from dateparser.languages import default_loader  # dateparser is imported at first use (about 0.3 s)
+
     days = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
     months = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
               "november", "december")
@@ -235,6 +233,9 @@ def _is_relative_day(fragment_words: Sequence[str], start: int, all_words: Seque
 
 
 def _mentions(text: str, now: datetime, tz: ZoneInfo, languages: list[str]) -> list[Mention]:
+    import dateparser
+    from dateparser.search import search_dates
+
     _, month_words, relative_words = _calendar_words()
     text = _hours_spelled_out(text)
     all_words = words(text)
@@ -287,6 +288,13 @@ def _mentions(text: str, now: datetime, tz: ZoneInfo, languages: list[str]) -> l
                 mentions.append(Mention(word, index, None, parsed.date(), None,
                                         _negated(all_words, spans, index), parsed.date()))
     return sorted(mentions, key=lambda m: m.start)
+
+
+def warm_up() -> None:
+    """Import dateparser and load its English and Spanish data now (about 1 s), rather than at the first booking
+    message; `serve` calls it in the background at start."""
+    tz = ZoneInfo("UTC")
+    _mentions("tomorrow at 3pm or el 28", datetime.now(tz), tz, ["en", "es"])
 
 
 def _find(haystack: Sequence[str], needle: Sequence[str], start: int) -> int | None:
