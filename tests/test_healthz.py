@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy.engine import make_url
 
 from bot.clock import ManualClock
@@ -108,6 +109,7 @@ def test_a_schema_behind_the_migrations_is_unhealthy(clinic: Clinic) -> None:
     assert body["status"] == "unhealthy" and body["components"]["migrations"]["at"] == ["0003"]
 
 
+@pytest.mark.sqlite_only("writes garbage over the database file")
 def test_an_unusable_database_is_503(clinic: Clinic) -> None:
     database = Path(str(make_url(clinic.service.db.url).database))
     clinic.service.db.engine.dispose()
