@@ -109,7 +109,7 @@ def test_a_schema_behind_the_migrations_is_unhealthy(clinic: Clinic) -> None:
     assert body["status"] == "unhealthy" and body["components"]["migrations"]["at"] == ["0003"]
 
 
-@pytest.mark.sqlite_only("overwrites the SQLite file with garbage")
+@pytest.mark.sqlite_only("writes garbage over the database file")
 def test_an_unusable_database_is_503(clinic: Clinic) -> None:
     database = Path(str(make_url(clinic.service.db.url).database))
     clinic.service.db.engine.dispose()

@@ -35,11 +35,12 @@ class SchemaNotCurrent(RuntimeError):
 
 
 def make_engine(url: str) -> Engine:
+    """`hide_parameters`: a database error's message never carries the row's values (bodies, phones, names)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
@@ -60,7 +61,7 @@ def make_engine(url: str) -> Engine:
     # PostgreSQL (READ COMMITTED): a small pool per process, checked before use so a restarted server or a
     # connection dropped by a proxy costs one reconnect, not a failed request.
     return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW,
-                         pool_timeout=30, pool_recycle=1800)
+                         pool_timeout=30, pool_recycle=1800, hide_parameters=True)
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:
