@@ -124,7 +124,7 @@ def cmd_patients_import(args: argparse.Namespace) -> int:
     if not args.file.exists():
         print(f"{args.file}: file not found", file=sys.stderr)
         return 2
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, migrate=settings.auto_migrate, require_current=True)
     with db.transaction() as session:
         report = import_patients(session, args.file, config.clinic.tz)
     for error in report.errors:
@@ -140,7 +140,7 @@ def cmd_ticket_show(args: argparse.Namespace) -> int:
 
     settings = TriageSettings()
     config = load_or_exit(config_path(args.config, settings))
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, migrate=settings.auto_migrate, require_current=True)
     with db.transaction() as session:
         lines = timeline(session, args.id, config)
     if lines is None:
@@ -157,7 +157,8 @@ def cmd_corrections_export(args: argparse.Namespace) -> int:
     from bot.storage.db import Database
     from bot.tickets.corrections import corrections
 
-    db = Database(TriageSettings().database_url)
+    settings = TriageSettings()
+    db = Database(settings.database_url, migrate=settings.auto_migrate, require_current=True)
     with db.transaction() as session:
         lines = [json.dumps(row, ensure_ascii=False) for row in corrections(session)]
     text = "".join(line + "\n" for line in lines)
@@ -203,7 +204,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
     from bot.clock import SystemClock
 
     now = SystemClock().now()
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, migrate=settings.auto_migrate, require_current=True)
     with db.transaction() as session:
         digest = compute_digest(session, config, day or now.astimezone(config.clinic.tz).date(), now)
     print(digest_text(digest, config))
@@ -284,8 +285,8 @@ def parser() -> argparse.ArgumentParser:
     p = command("serve", "run the intake webhooks, chat app and scheduler",
                 "Serve the webhooks (/inbound/sms, /inbound/web, /slack/events, /healthz), the Slack app and "
                 "the scheduled jobs (outbox, SLA sweep, on-call hand-off, digest) for one clinic. Migrations "
-                "run on start. Refuses to start without a clinic config, so a real clinic never runs on the "
-                "demo's by mistake.",
+                "run on start, behind a lock (TRIAGE_AUTO_MIGRATE=false: only checked; run `triage-bot migrate`). "
+                "Refuses to start without a clinic config, so a real clinic never runs on the demo's by mistake.",
                 _epilog(ENV_CONFIG, ENV_DATABASE, ENV_SERVE, ENV_SLACK, ENV_TWILIO, ENV_SMTP,
                         example="TRIAGE_CONFIG=clinic.yml TRIAGE_HOST=0.0.0.0 triage-bot serve"),
                 parents=[serve_config])
@@ -375,7 +376,15 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except Exception as exc:
+        from bot.storage.db import SchemaNotCurrent
+
+        if not isinstance(exc, SchemaNotCurrent):
+            raise
+        print(f"triage-bot {args.command}: {exc}", file=sys.stderr)  # one line: what to run
+        return 2
     return result
 
 

@@ -136,7 +136,7 @@ def check_current(engine: Engine) -> None:
     if current != heads:
         at = ", ".join(sorted(current)) or "an empty schema"
         raise SchemaNotCurrent(f"database at {at}, this version needs {', '.join(sorted(heads))} — run "
-                               "`triage-bot migrate` once (TRIAGE_AUTO_MIGRATE=false: serve does not upgrade)")
+                               "`triage-bot migrate` once (TRIAGE_AUTO_MIGRATE=false: nothing upgrades it at start)")
 
 
 class Database:
