@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,8 +58,13 @@ class ModelArtifact:
     def save(self, meta_path: Path = META_PATH, arrays_path: Path = ARRAYS_PATH) -> None:
         document = {**self.meta, "vocabulary": {"words": self.words_vocabulary, "chars": self.chars_vocabulary}}
         meta_path.write_text(json.dumps(document, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
-        with arrays_path.open("wb") as handle:
-            np.savez_compressed(handle, **{name: self.arrays[name] for name in ARRAY_NAMES})  # type: ignore[arg-type]
+        # np.savez_compressed's layout with a fixed timestamp, so that the same model is the same bytes
+        with zipfile.ZipFile(arrays_path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name in ARRAY_NAMES:
+                entry = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                entry.compress_type = zipfile.ZIP_DEFLATED
+                with archive.open(entry, "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.asarray(self.arrays[name]), allow_pickle=False)
 
     @classmethod
     def load(cls, meta_path: Path = META_PATH, arrays_path: Path = ARRAYS_PATH) -> ModelArtifact:
