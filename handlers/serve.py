@@ -18,6 +18,7 @@ from bot.settings import TriageSettings
 from handlers.doctor.slack import slack_problem
 from handlers.http_app import create_app
 from handlers.jobs import Jobs
+from handlers.logs import configure as configure_logs
 from handlers.runtime import SlackStartup, SlackStartupError, is_transient, runtime
 from integrations.slack.settings import SlackSettings
 
@@ -30,7 +31,7 @@ SLACK_RETRY_SECONDS = 60
 
 
 def serve(settings: TriageSettings, config: ClinicConfig) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logs()  # one JSON object per line (handlers/logs.py), ids as fields, no patient details
     try:
         return _serve(settings, config)
     except SlackStartupError as exc:

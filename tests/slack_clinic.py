@@ -7,6 +7,7 @@ import hmac
 import json
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -159,11 +160,9 @@ class SlackClinic:
             return list(session.scalars(select(OutboxRow).where(OutboxRow.kind == kind).order_by(OutboxRow.id)))
 
 
-@pytest.fixture
-def slack_clinic(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SlackClinic]:
-    """`@pytest.mark.clinic_yaml("...")` on a test adds config to this clinic."""
-    marker = request.node.get_closest_marker("clinic_yaml")
-    extra = marker.args[0] if marker else ""
+@contextmanager
+def running_slack_clinic(tmp_path: Path, extra: str = "") -> Iterator[SlackClinic]:
+    """The test clinic plus the Slack roles, `extra` config YAML, the real Bolt app behind /slack/events."""
     config_path = tmp_path / "clinic.yml"
     config_path.write_text((HERE / "data_clinic.yml").read_text() + SLACK_CONFIG_EXTRA + extra, encoding="utf-8")
     config = load_config(config_path)
@@ -183,11 +182,21 @@ def slack_clinic(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Sla
     with service.db.transaction() as session:
         import_patients(session, csv_path, TZ)
     app = build_slack_app(service, slack_settings, client)
-    with LocalServer(create_app(service, app)) as server, httpx.Client(base_url=server.url, timeout=30) as http:
-        yield SlackClinic(service, clock, slack, twilio, http, server.url)
-    slack.close()
-    twilio.close()
-    service.db.dispose()
+    try:
+        with LocalServer(create_app(service, app)) as server, httpx.Client(base_url=server.url, timeout=30) as http:
+            yield SlackClinic(service, clock, slack, twilio, http, server.url)
+    finally:
+        slack.close()
+        twilio.close()
+        service.db.dispose()
+
+
+@pytest.fixture
+def slack_clinic(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SlackClinic]:
+    """`@pytest.mark.clinic_yaml("...")` on a test adds config to this clinic."""
+    marker = request.node.get_closest_marker("clinic_yaml")
+    with running_slack_clinic(tmp_path, marker.args[0] if marker else "") as running:
+        yield running
 
 
 def blocks(message: dict[str, Any] | None) -> str:

@@ -83,6 +83,7 @@ class ViewState(_Loose):
 
 
 class View(_Loose):
+    type: Short  # Bolt reads view["type"] of every submission
     id: Short | None = None
     callback_id: Short | None = None
     private_metadata: Annotated[str, StringConstraints(max_length=3000)] | None = None
