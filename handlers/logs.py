@@ -50,8 +50,14 @@ def _drop_color_message(_logger: Any, _method: str, event: EventDict) -> EventDi
     return event
 
 
-def configure(level: int = logging.INFO, stream: TextIO | None = None) -> None:
-    """Route every log record (ours, uvicorn's, the vendors' SDKs') through one JSON renderer on `stream`."""
+def configure(level: int = logging.INFO, stream: TextIO | None = None, *, force: bool = False) -> None:
+    """Route every log record (ours, uvicorn's, the vendors' SDKs') through one JSON renderer on `stream`.
+
+    Like logging.basicConfig, nothing changes when the root logger already has handlers (a host application,
+    pytest's capture), unless `force` or a `stream` is given."""
+    root = logging.getLogger()
+    if root.handlers and not force and stream is None:
+        return
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -72,7 +78,6 @@ def configure(level: int = logging.INFO, stream: TextIO | None = None) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter)
     handler.set_name("triage-json")
-    root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == "triage-json"]:
         root.removeHandler(old)
     root.addHandler(handler)
