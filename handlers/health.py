@@ -101,3 +101,41 @@ def _last(session: Session, kinds: tuple[str, ...]) -> dict[str, Any] | None:
         if row.status == OutboxStatus.FAILED.value or row.last_error:
             return {"ok": False, "kind": row.kind, "retrying": row.status == OutboxStatus.PENDING.value}
     return None
+
+
+ALERT_KIND = OutboxKind.CHAT_ALERT.value
+GAVE_UP = ("failed", "dead")  # an alert the outbox stopped trying to deliver
+
+
+def readiness(engine: Engine, heads: set[str], session_factory: Any, now: datetime,
+              workers: dict[str, bool] | None) -> tuple[int, dict[str, Any]]:
+    """/readyz: 200 only when the database answers, its schema is at the head and every worker runs; 503 with the
+    reasons otherwise. Undelivered alerts and the outbox backlog are shown without failing the check."""
+    problems: list[str] = []
+    checks: dict[str, Any] = {}
+    try:
+        current = current_revisions(engine)
+        checks["database"] = {"ok": True}
+    except SQLAlchemyError:
+        return 503, {"status": "not ready", "problems": ["database unreachable"],
+                     "checks": {"database": {"ok": False}}}
+    checks["migrations"] = {"ok": current == heads, "at": sorted(current), "head": sorted(heads)}
+    if current != heads:
+        problems.append("database schema is not at the migrations' head")
+    if workers is not None:
+        checks["workers"] = dict(sorted(workers.items()))
+        problems.extend(f"worker {name} is not running" for name, alive in sorted(workers.items()) if not alive)
+    body: dict[str, Any] = {"checks": checks}
+    try:
+        with session_factory() as session:
+            backlog = _backlog(session, now)
+            body["outbox"] = {key: backlog[key] for key in ("pending", "oldest_pending_seconds")}
+            ids = session.scalars(select(OutboxRow.id).where(
+                OutboxRow.kind == ALERT_KIND, OutboxRow.status.in_(GAVE_UP),
+                OutboxRow.created_at >= now - timedelta(days=1)).order_by(OutboxRow.id)).all()
+            body["undelivered_alerts"] = {"count": len(ids), "outbox_ids": list(ids[:50])}
+    except SQLAlchemyError:
+        checks["database"] = {"ok": False}
+        problems.append("database unreadable")
+    code = 503 if problems else 200
+    return code, {"status": "ready" if code == 200 else "not ready", "problems": problems, **body}

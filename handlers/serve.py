@@ -22,6 +22,7 @@ from bot.storage.db import SchemaNotCurrent
 from handlers.doctor.slack import slack_problem
 from handlers.http_app import create_app
 from handlers.jobs import Jobs
+from handlers.logs import configure as configure_logs
 from handlers.runtime import SlackStartup, SlackStartupError, is_transient, runtime
 from handlers.triage_worker import TriageWorkers
 from integrations.slack.settings import SlackSettings
@@ -35,7 +36,7 @@ SLACK_RETRY_SECONDS = 60
 
 
 def serve(settings: TriageSettings, config: ClinicConfig) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logs()  # one JSON object per line (handlers/logs.py), ids as fields, no patient details
     try:
         return _serve(settings, config)
     except (SlackStartupError, SchemaNotCurrent) as exc:

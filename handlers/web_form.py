@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -14,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from bot.domain import Channel
 from bot.flows.intake import InboundMessage
 from bot.match.addresses import InvalidAddress, normalize_email, normalize_phone
-from handlers.requests import Rejected, read_body, require_content_type
+from handlers.requests import Rejected, check_text, json_of, read_body, require_content_type
 from handlers.service import Service
 
 SIGNATURE_HEADER = "x-triage-signature"
@@ -28,6 +27,14 @@ class WebForm(BaseModel):
     name: str = Field("", max_length=200)
     email: str = Field("", max_length=320)
     phone: str = Field("", max_length=40)
+
+    @field_validator("id", "message", "name", "email", "phone")
+    @classmethod
+    def storable(cls, value: str) -> str:
+        try:
+            return check_text(value, "text")
+        except Rejected as rejected:
+            raise ValueError(rejected.reason.removeprefix("text ")) from None
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -43,12 +50,13 @@ async def parse(service: Service, request: Request) -> InboundMessage:
         raise Rejected(403, "missing X-Triage-Signature header")
     require_content_type(request, "application/json")
     raw = await read_body(request, service.settings.max_body_bytes)
-    if not hmac.compare_digest(given.strip(), sign(secret.get_secret_value(), raw)):
+    if not given.isascii() or not hmac.compare_digest(given.strip(), sign(secret.get_secret_value(), raw)):
         raise Rejected(403, "X-Triage-Signature does not match the body")
+    data = json_of(raw)
+    if not isinstance(data, dict):
+        raise Rejected(422, "body: must be a JSON object")
     try:
-        form = WebForm.model_validate(json.loads(raw))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise Rejected(400, "body is not valid JSON") from None
+        form = WebForm.model_validate(data, strict=True)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "body"

@@ -18,6 +18,7 @@ from bot.ports import ChatPoster, MediaFetcher, PatientMessenger, PhoneCaller
 from bot.respond.answers import AnswerBook
 from bot.settings import TriageSettings, TwilioSettings
 from bot.storage.db import Database
+from handlers.metrics import TimedClassifier
 from handlers.service import Service
 from integrations.console import ConsolePoster
 from integrations.email_smtp import SmtpEmail, SmtpSettings
@@ -73,7 +74,7 @@ def build_service(
     poster = poster or ConsolePoster(echo=True)
     triage = Triage(
         config=config,
-        classifier=classifier or default_model(),
+        classifier=TimedClassifier(classifier or default_model()),  # its latency is shown at /metrics
         answers=AnswerBook(config.faq),
         directory=EmbeddedDirectory,
         clock=clock,

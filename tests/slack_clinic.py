@@ -7,6 +7,7 @@ import hmac
 import json
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -66,6 +67,7 @@ class SlackClinic:
     http: httpx.Client
     url: str
     _sids: int = 0
+    _interactions: int = 0
 
     # --- patients write in -------------------------------------------------------------------------
     def sms(self, body: str, sender: str = "+12125550199", *, extra: dict[str, str] | None = None) -> None:
@@ -85,20 +87,26 @@ class SlackClinic:
                    "X-Slack-Signature": f"v0={digest}", **(extra or {})}
         return self.http.post("/slack/events", content=body, headers=headers)
 
+    def trigger(self) -> str:
+        """A fresh trigger id and action_ts, as Slack gives each interaction (its retries repeat them)."""
+        self._interactions += 1
+        return f"{self._interactions}.{self._interactions:06d}"
+
     def interact(self, payload: dict[str, Any]) -> httpx.Response:
         body = urlencode({"payload": json.dumps(payload)}).encode()
         return self.signed(body, "application/x-www-form-urlencoded")
 
     def click(self, user: str, action_id: str, value: str, channel: str = "clinical",
               option: str | None = None) -> httpx.Response:
+        stamp = self.trigger()
         action: dict[str, Any] = {"action_id": action_id, "block_id": "b", "type": "button", "value": value,
-                                  "action_ts": "1.1"}
+                                  "action_ts": stamp}
         if option is not None:
-            action = {"action_id": action_id, "block_id": "b", "type": "overflow", "action_ts": "1.1",
+            action = {"action_id": action_id, "block_id": "b", "type": "overflow", "action_ts": stamp,
                       "selected_option": {"value": option, "text": {"type": "plain_text", "text": option}}}
         return self.interact({
             "type": "block_actions", "user": {"id": user, "username": user.lower(), "name": user.lower()},
-            "api_app_id": "A1", "token": "legacy", "team": {"id": "T1"}, "trigger_id": f"trigger-{user}",
+            "api_app_id": "A1", "token": "legacy", "team": {"id": "T1"}, "trigger_id": f"trigger-{user}-{stamp}",
             "channel": {"id": channel}, "container": {"type": "message", "channel_id": channel},
             "response_url": f"{self.slack.url}/response", "actions": [action],
         })
@@ -107,14 +115,14 @@ class SlackClinic:
                view_id: str = "VSUBMIT") -> httpx.Response:
         return self.interact({
             "type": "view_submission", "user": {"id": user, "username": user.lower(), "name": user.lower()},
-            "api_app_id": "A1", "token": "legacy", "team": {"id": "T1"}, "trigger_id": "t",
+            "api_app_id": "A1", "token": "legacy", "team": {"id": "T1"}, "trigger_id": f"t-{self.trigger()}",
             "view": {"id": view_id, "type": "modal", "callback_id": callback_id, "private_metadata": str(ticket_id),
                      "state": {"values": values}},
         })
 
     def command(self, user: str, text: str = "") -> httpx.Response:
         body = urlencode({"command": "/triage", "text": text, "user_id": user, "user_name": user.lower(),
-                          "channel_id": "C1", "team_id": "T1", "trigger_id": "t", "api_app_id": "A1",
+                          "channel_id": "C1", "team_id": "T1", "trigger_id": f"t-{self.trigger()}", "api_app_id": "A1",
                           "response_url": f"{self.slack.url}/response", "token": "legacy"}).encode()
         return self.signed(body, "application/x-www-form-urlencoded")
 
@@ -154,11 +162,9 @@ class SlackClinic:
             return list(session.scalars(select(OutboxRow).where(OutboxRow.kind == kind).order_by(OutboxRow.id)))
 
 
-@pytest.fixture
-def slack_clinic(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SlackClinic]:
-    """`@pytest.mark.clinic_yaml("...")` on a test adds config to this clinic."""
-    marker = request.node.get_closest_marker("clinic_yaml")
-    extra = marker.args[0] if marker else ""
+@contextmanager
+def running_slack_clinic(tmp_path: Path, extra: str = "") -> Iterator[SlackClinic]:
+    """The test clinic plus the Slack roles, `extra` config YAML, the real Bolt app behind /slack/events."""
     config_path = tmp_path / "clinic.yml"
     config_path.write_text((HERE / "data_clinic.yml").read_text() + SLACK_CONFIG_EXTRA + extra, encoding="utf-8")
     config = load_config(config_path)
@@ -178,11 +184,21 @@ def slack_clinic(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Sla
     with service.db.transaction() as session:
         import_patients(session, csv_path, TZ)
     app = build_slack_app(service, slack_settings, client)
-    with LocalServer(create_app(service, app)) as server, httpx.Client(base_url=server.url, timeout=30) as http:
-        yield SlackClinic(service, clock, slack, twilio, http, server.url)
-    slack.close()
-    twilio.close()
-    service.db.dispose()
+    try:
+        with LocalServer(create_app(service, app)) as server, httpx.Client(base_url=server.url, timeout=30) as http:
+            yield SlackClinic(service, clock, slack, twilio, http, server.url)
+    finally:
+        slack.close()
+        twilio.close()
+        service.db.dispose()
+
+
+@pytest.fixture
+def slack_clinic(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SlackClinic]:
+    """`@pytest.mark.clinic_yaml("...")` on a test adds config to this clinic."""
+    marker = request.node.get_closest_marker("clinic_yaml")
+    with running_slack_clinic(tmp_path, marker.args[0] if marker else "") as running:
+        yield running
 
 
 def blocks(message: dict[str, Any] | None) -> str:
