@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
 
 import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -14,6 +14,7 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.config.models import ClinicConfig
+from bot.outbox.loop import OutboxLoop
 from bot.settings import TriageSettings
 from handlers.doctor.slack import slack_problem
 from handlers.http_app import create_app
@@ -23,7 +24,7 @@ from integrations.slack.settings import SlackSettings
 
 log = logging.getLogger(__name__)
 
-OUTBOX_EVERY_SECONDS = 5
+OUTBOX_THREADS = 2  # delivery loops per instance (each sleeps until its next due row or a wake)
 SWEEP_EVERY_SECONDS = 60
 SLA_EVERY_SECONDS = 30
 SLACK_RETRY_SECONDS = 60
@@ -47,7 +48,6 @@ def _serve(settings: TriageSettings, config: ClinicConfig) -> int:
     jobs = Jobs(service)
     scheduler = BackgroundScheduler(timezone=UTC)
     every = {"trigger": "interval", "max_instances": 1, "coalesce": True}
-    outbox_job = scheduler.add_job(service.run_outbox, seconds=OUTBOX_EVERY_SECONDS, id="outbox", **every)
     scheduler.add_job(service.sweep, seconds=SWEEP_EVERY_SECONDS, id="triage-retry", **every)
     scheduler.add_job(jobs.sweep_sla, seconds=SLA_EVERY_SECONDS, id="sla", **every)
     scheduler.add_job(jobs.handoff, seconds=SWEEP_EVERY_SECONDS, id="oncall-handoff", **every)
@@ -56,10 +56,8 @@ def _serve(settings: TriageSettings, config: ClinicConfig) -> int:
         scheduler.add_job(lambda: jobs.digest(scheduled=True), CronTrigger(hour=at.hour, minute=at.minute,
                           timezone=config.clinic.tz), id="digest", max_instances=1, coalesce=True)
 
-    def wake_outbox() -> None:
-        outbox_job.modify(next_run_time=datetime.now(UTC))
-
-    service.on_work = wake_outbox
+    outbox = OutboxLoop(service.outbox, service.clock, threads=OUTBOX_THREADS)
+    service.on_work = outbox.wake
     if not startup.settled:
         # Slack was rate limited, down or unreachable: ask again until it answers clearly.
         scheduler.add_job(until_done(scheduler, "slack-check", startup.recheck), seconds=SLACK_RETRY_SECONDS,
@@ -78,12 +76,14 @@ def _serve(settings: TriageSettings, config: ClinicConfig) -> int:
             scheduler.add_job(until_done(scheduler, "slack-socket", reconnect), seconds=SLACK_RETRY_SECONDS,
                               id="slack-socket", **every)
     scheduler.start()
+    outbox.start()
     if slack is not None and slack_settings.app_token is None:
         log.info("Slack in HTTP mode: point the app's request URLs at /slack/events")
     log.info("triage-bot serving %s on http://%s:%s", config.clinic.name, settings.host, settings.port)
     try:
         uvicorn.run(create_app(service, slack), host=settings.host, port=settings.port, log_level="info")
     finally:
+        outbox.stop()
         scheduler.shutdown(wait=False)
         service.db.dispose()
     return 0
