@@ -7,6 +7,7 @@ import hmac
 import json
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -156,13 +157,19 @@ class SlackClinic:
 def slack_clinic(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SlackClinic]:
     """`@pytest.mark.clinic_yaml("...")` on a test adds config to this clinic."""
     marker = request.node.get_closest_marker("clinic_yaml")
-    extra = marker.args[0] if marker else ""
+    with running_slack_clinic(tmp_path, marker.args[0] if marker else "") as clinic:
+        yield clinic
+
+
+@contextmanager
+def running_slack_clinic(tmp_path: Path, extra: str = "", database_url: str | None = None) -> Iterator[SlackClinic]:
+    """The Slack clinic (on `database_url` when given, else a SQLite file under `tmp_path`)."""
     config_path = tmp_path / "clinic.yml"
     config_path.write_text((HERE / "data_clinic.yml").read_text() + SLACK_CONFIG_EXTRA + extra, encoding="utf-8")
     config = load_config(config_path)
     clock = ManualClock(local(2026, 11, 24, 10, 30))
     slack, twilio = SlackStandIn(), StandIn(twilio_default)
-    settings = TriageSettings(database_url=f"sqlite:///{tmp_path / 'triage.db'}")
+    settings = TriageSettings(database_url=database_url or f"sqlite:///{tmp_path / 'triage.db'}")
     twilio_settings = TwilioSettings(account_sid="ACtest", auth_token=TWILIO_TOKEN, from_number=CLINIC_NUMBER,
                                      api_url=twilio.url)
     slack_settings = SlackSettings(bot_token="xoxb-test", signing_secret=SIGNING_SECRET, api_url=f"{slack.url}/api/")

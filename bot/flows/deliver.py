@@ -27,6 +27,7 @@ from bot.outbox.failures import failure_class
 from bot.outbox.queue import OutboxKind, OutboxStatus, enqueue
 from bot.outbox.worker import Delivery
 from bot.ports import ChatPoster, MediaFetcher, PatientMessenger, PhoneCaller, PostRef
+from bot.sla.sweep import late_by
 from bot.storage.models import ChatPostRow, InboundMessageRow, OutboxRow, TicketRow
 from bot.tickets.events import BOT, EventKind
 from bot.tickets.store import move, record
@@ -127,9 +128,12 @@ def deliveries(
     def send_thread(session: Session, row: OutboxRow) -> dict[str, Any]:
         post = thread_of(session, row)
         if post is None:
-            if _card_pending(session, int(row.ticket_id or 0)):
-                # Waits for its card however long the card is retried (not a failed try: never given up).
-                raise waiting("waiting: the card is not posted yet", retry_after=CARD_WAIT_SECONDS)
+            card = _card_pending(session, int(row.ticket_id or 0))
+            if card is not None:
+                # Waits for its card however long the card is retried (not a failed try: never given up),
+                # looking again just after the card's next try.
+                wait = max((card.next_attempt_at - clock.now()).total_seconds(), 0.0) + CARD_WAIT_SECONDS
+                raise waiting("waiting: the card is not posted yet", retry_after=wait)
             return {"skipped": "the ticket has no card"}
         ref = poster.post_text(post.channel, str(row.payload["text"]), thread=PostRef(post.channel, post.ts),
                                mentions=Mention.all_from_json(row.payload.get("mentions")), tag=str(row.id))
@@ -211,10 +215,10 @@ def deliveries(
     return table
 
 
-def _card_pending(session: Session, ticket_id: int) -> bool:
-    return session.scalars(select(OutboxRow.id).where(
+def _card_pending(session: Session, ticket_id: int) -> OutboxRow | None:
+    return session.scalars(select(OutboxRow).where(
         OutboxRow.ticket_id == ticket_id, OutboxRow.kind == OutboxKind.CHAT_CARD.value,
-        OutboxRow.status == OutboxStatus.PENDING.value)).first() is not None
+        OutboxRow.status == OutboxStatus.PENDING.value).order_by(OutboxRow.next_attempt_at)).first()
 
 
 def _ticket(session: Session, row: OutboxRow) -> TicketRow:
@@ -323,6 +327,9 @@ def _posted(kind: str) -> Callable[[Session, OutboxRow, datetime], None]:
         record(session, ticket, EventKind.POSTED if kind == "card" else EventKind.PAGED, BOT, now,
                channel=channel, ts=ts, **({"provider": row.target} if kind == "page" else {}))
         if kind == "card":
+            if (lag := late_by(row.created_at, now)) and ticket.due_at and ticket.first_response_at is None:
+                # Posted late (the messenger was down): the SLA runs from when the staff could see the card.
+                ticket.due_at = ticket.due_at + lag
             session.flush()
             share_media(session, ticket, now)  # the photos follow the card into its thread
 

@@ -44,6 +44,6 @@ def retry(session: Session, outbox_id: int, now: datetime) -> str | None:
         return f"outbox item #{outbox_id} is {row.status}, not failed: nothing to retry"
     row.status = OutboxStatus.PENDING.value
     row.failures = 0
-    row.next_attempt_at = now
+    row.next_attempt_at = min(now, row.next_attempt_at)  # due at once (its last try was in the past)
     row.leased_until = None
     return None

@@ -202,6 +202,7 @@ class OutboxWorker:
         row.status = OutboxStatus.FAILED.value
         row.last_error = reason
         row.leased_until = None
+        row.next_attempt_at = now  # when it was given up on (`outbox retry` makes it due from then)
         log.warning("outbox: gave up on %s #%s after %s attempt(s): %s", row.kind, row.id, row.attempts,
                     _loggable(reason), extra={"outbox_id": row.id, "kind": row.kind, "attempts": row.attempts})
         _guarded("alerting about", row, lambda: self._on_failed(session, row, now), session)

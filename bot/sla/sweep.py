@@ -224,9 +224,18 @@ def _from_delivery(step: Step, shown: Sequence[_Shown]) -> Step | None:
     relevant = [item for item in shown if item.kind == kind and (made is None or item.queued >= made)]
     if any(item.pending for item in relevant):
         return None  # nobody can see it yet: the ladder has not started
-    lags = [item.sent - item.queued for item in relevant if item.sent is not None]
-    lag = max(lags, default=timedelta(0))
-    return replace(step, at=step.at + lag) if lag > timedelta(0) else step
+    lag = max((late_by(item.queued, item.sent) for item in relevant if item.sent is not None), default=timedelta(0))
+    return replace(step, at=step.at + lag) if lag else step
+
+
+LATE = timedelta(minutes=1)
+"""A card or page posted this much after it was queued (an outage) starts its ladder late; pacing never does."""
+
+
+def late_by(queued: datetime, sent: datetime) -> timedelta:
+    """How far a ladder (and the ticket's due time) moves for a card or page queued at `queued`, posted at `sent`."""
+    lag = sent - queued
+    return lag if lag >= LATE else timedelta(0)
 
 
 def _made_at(step: Step) -> datetime | None:
