@@ -204,8 +204,8 @@ def deliveries(
     def chat(send: Callable[[Session, OutboxRow], dict[str, Any]], **more: Any) -> Delivery:
         return Delivery(send=send, pace_seconds=CHAT_PACE_SECONDS, until_delivered=True, **more)
 
-    table[OutboxKind.CHAT_CARD] = chat(send_card, on_sent=_posted("card"), reconcile=find_post)
-    table[OutboxKind.CHAT_PAGE] = chat(send_page, on_sent=_posted("page"), reconcile=find_post)
+    table[OutboxKind.CHAT_CARD] = chat(send_card, on_sent=_posted("card"), reconcile=find_post, first=True)
+    table[OutboxKind.CHAT_PAGE] = chat(send_page, on_sent=_posted("page"), reconcile=find_post, first=True)
     table[OutboxKind.CHAT_UPDATE] = chat(send_update, on_sent=_updated)  # an update is idempotent
     table[OutboxKind.CHAT_MEDIA] = chat(send_media)
     table[OutboxKind.CHAT_THREAD] = chat(send_thread, reconcile=find_thread_line)

@@ -32,11 +32,11 @@ from bot.storage.models import OutboxPaceRow, OutboxRow
 
 log = logging.getLogger(__name__)
 
-# Bounded retries (replies to patients, staff texts): about ten minutes in all, then a visible failure.
-BACKOFF = tuple(timedelta(seconds=s) for s in (2, 5, 10, 20, 30, 60, 120, 300))
+# Bounded retries (replies to patients, staff texts): about four minutes in all, then a visible failure.
+BACKOFF = tuple(timedelta(seconds=s) for s in (5, 15, 30, 60, 120))
 MAX_ATTEMPTS = len(BACKOFF) + 1
-# Cards, pages and chat lines: the same first steps, then every few minutes until the messenger takes them.
-FOREVER = BACKOFF[:6]
+# Cards, pages and chat lines: seconds apart at first, then every few minutes until the messenger takes them.
+FOREVER = tuple(timedelta(seconds=s) for s in (2, 5, 10, 20, 30, 60))
 RETRY_FOREVER_EVERY = timedelta(minutes=3)
 RATE_LIMITED_WAIT = timedelta(seconds=5)  # a 429 without Retry-After
 LEASE = timedelta(seconds=45)
@@ -51,6 +51,7 @@ class Delivery:
     on_sent: Callable[[Session, OutboxRow, datetime], None] | None = None
     pace_seconds: float = 0.0  # at most one send per target in this long, across instances (chat rate limits)
     until_delivered: bool = False  # transient failures are retried forever (cards, pages), not given up
+    first: bool = False  # goes before the other rows to its (paced) destination: cards and pages
     # After a try whose outcome is unknown (its worker died): the result if it did land, else None.
     reconcile: Callable[[Session, OutboxRow], dict[str, Any] | None] | None = None
 
@@ -74,6 +75,7 @@ class OutboxWorker:
         self._deliveries = deliveries
         self._on_failed = on_failed
         self._paced = sorted(kind for kind, d in deliveries.items() if d.pace_seconds)
+        self._first = [kind for kind in self._paced if deliveries[kind].first]
 
     @property
     def kinds(self) -> frozenset[str]:
@@ -113,10 +115,19 @@ class OutboxWorker:
             ids = list(session.scalars(select(OutboxRow.id).where(due, OutboxRow.kind.not_in(self._paced))
                                        .order_by(OutboxRow.id).limit(limit)))
             if self._paced:
+                # One row per destination whose pace allows a send now: its oldest card or page, else its
+                # oldest other row (a line waiting for its card never takes the card's turn).
                 paced_now = exists().where(OutboxPaceRow.target == OutboxRow.target, OutboxPaceRow.next_at > now)
                 first = func.min(OutboxRow.id)
-                ids += session.scalars(select(first).where(due, OutboxRow.kind.in_(self._paced), ~paced_now)
-                                       .group_by(OutboxRow.target).order_by(first).limit(limit))
+                picked: dict[str, int] = {}
+                for kinds in (self._first, [k for k in self._paced if k not in self._first]):
+                    if not kinds:
+                        continue
+                    for target, row_id in session.execute(
+                            select(OutboxRow.target, first).where(due, OutboxRow.kind.in_(kinds), ~paced_now)
+                            .group_by(OutboxRow.target).order_by(first).limit(limit)):
+                        picked.setdefault(target, row_id)
+                ids += picked.values()
             ids = sorted(ids)[:limit]
             if not ids:
                 return []
@@ -194,9 +205,9 @@ class OutboxWorker:
             _hold_pace(session, row.target, now + wait)  # the destination said wait: every row to it waits
         elif delivery.pace_seconds and not error.counts:
             _free_pace(session, row.target, now, delivery.pace_seconds)  # nothing was sent: the slot is free
-        log.info("outbox: %s #%s not delivered (try %s, %s failed), retrying in %s: %s", row.kind, row.id,
-                 row.attempts, row.failures, wait, _loggable(error.reason),
-                 extra={"outbox_id": row.id, "kind": row.kind, "attempt": row.attempts})
+        log.info("outbox: %s #%s failed (attempt %s), retrying in %s: %s", row.kind, row.id, row.attempts, wait,
+                 _loggable(error.reason), extra={"outbox_id": row.id, "kind": row.kind, "attempt": row.attempts,
+                                                 "failures": row.failures})
 
     def _fail(self, session: Session, row: OutboxRow, now: datetime, reason: str) -> None:
         row.status = OutboxStatus.FAILED.value
