@@ -359,3 +359,29 @@ def test_claims_are_correct_on_postgresql_with_workers_racing() -> None:
     for worker in workers:
         worker._db.dispose()
     db.dispose()
+
+
+def test_the_serve_loop_delivers_on_a_wake_and_sleeps_until_the_next_pace_time(clinic: Clinic) -> None:
+    from bot.outbox.loop import OutboxLoop
+
+    landed = threading.Event()
+
+    def send(session: Session, row: OutboxRow) -> dict[str, Any]:
+        return {}
+
+    def on_sent(session: Session, row: OutboxRow, now: datetime) -> None:
+        landed.set()
+
+    worker = OutboxWorker(clinic.service.db, clinic.clock,
+                          {"paced": Delivery(send=send, on_sent=on_sent, pace_seconds=1.0)},
+                          failure_hook(clinic.service.config))
+    loop = OutboxLoop(worker, clinic.clock, threads=2)
+    assert loop.wait_seconds() == 30.0  # nothing queued: it sleeps until woken (or the idle check)
+    loop.start()
+    try:
+        queue(clinic, "paced", "front-desk", 2)  # type: ignore[arg-type]
+        loop.wake()
+        assert landed.wait(10), "the woken loop did not deliver"
+        assert loop.wait_seconds() == pytest.approx(1.0)  # the second row goes at its pace time, not on a tick
+    finally:
+        loop.stop()
