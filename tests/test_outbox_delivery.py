@@ -8,8 +8,9 @@ import itertools
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +29,7 @@ from handlers.jobs import Jobs
 from integrations.slack.poster import SlackPoster, web_client
 from integrations.twilio_sms import TwilioSms
 from tests.conftest import CLINIC_NUMBER, TWILIO_TOKEN, Clinic, local
-from tests.slack_clinic import SlackClinic
+from tests.slack_clinic import SlackClinic, running_slack_clinic
 from tests.standins import Answer
 
 BILLING_SMS = "why was i charged $480 twice?? i paid at checkout"
@@ -86,8 +87,17 @@ def ticket_card(clinic: SlackClinic) -> OutboxRow:
 
 # --- claims and pacing ------------------------------------------------------------------------------------------
 
-def test_pacing_holds_across_two_workers_and_never_holds_up_other_channels_or_sms(slack_clinic: SlackClinic) -> None:
-    clinic, other = slack_clinic, second_worker(slack_clinic)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_db_clinic(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SlackClinic]:
+    """The Slack clinic on SQLite, and on PostgreSQL (skipped with the reason when no server is reachable)."""
+    url = postgres_url(f"outbox_{request.node.name[5:30].lower()}") if request.param == "postgresql" else None
+    with running_slack_clinic(tmp_path, database_url=url) as clinic:
+        yield clinic
+
+
+def test_pacing_holds_across_two_workers_and_never_holds_up_other_channels_or_sms(
+        shared_db_clinic: SlackClinic) -> None:
+    clinic, other = shared_db_clinic, second_worker(shared_db_clinic)
     burst = queue(clinic, OutboxKind.CHAT_POST, "front-desk", 5)
     [billing] = queue(clinic, OutboxKind.CHAT_POST, "billing")
     [text] = queue(clinic, OutboxKind.STAFF_SMS, "+12125550177")
@@ -199,8 +209,8 @@ class Crash(BaseException):
     """The process dying between Slack answering ok and the row being marked sent."""
 
 
-def test_a_card_posted_by_a_worker_that_died_is_found_and_not_posted_again(slack_clinic: SlackClinic) -> None:
-    clinic = slack_clinic
+def test_a_card_posted_by_a_worker_that_died_is_found_and_not_posted_again(shared_db_clinic: SlackClinic) -> None:
+    clinic = shared_db_clinic
 
     def dies_after_posting(table: dict[str, Delivery]) -> dict[str, Delivery]:
         def die(session: Session, row: OutboxRow, now: datetime) -> None:

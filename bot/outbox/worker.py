@@ -134,7 +134,7 @@ class OutboxWorker:
             rows = session.scalars(select(OutboxRow).where(OutboxRow.id.in_(ids), due).order_by(OutboxRow.id)
                                    .with_for_update(skip_locked=True, of=OutboxRow)).all()
             claims = []
-            for row in rows:
+            for row in sorted(rows, key=lambda r: (r.target, r.id)):  # pace rows locked in one order everywhere
                 delivery = self._deliveries.get(row.kind)
                 if delivery and delivery.pace_seconds and not _take_pace(session, row.target, now,
                                                                          delivery.pace_seconds):
@@ -143,7 +143,7 @@ class OutboxWorker:
                 row.attempts += 1
                 row.next_attempt_at = now + LEASE
                 row.leased_until = now + LEASE
-            return claims
+            return sorted(claims, key=lambda c: c.row_id)
 
     def deliver(self, claim: Claim) -> None:
         try:
