@@ -395,3 +395,20 @@ def test_the_serve_loop_delivers_on_a_wake_and_sleeps_until_the_next_pace_time(c
         assert loop.wait_seconds() == pytest.approx(1.0)  # the second row goes at its pace time, not on a tick
     finally:
         loop.stop()
+
+
+def test_unreachable_vendors_are_weather_not_failures() -> None:
+    import socket
+
+    from bot.outbox.errors import DeliveryError
+
+    with socket.socket() as closed:  # a port nobody listens on: connection refused, like a reset
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    with pytest.raises(DeliveryError) as slack:
+        SlackPoster(web_client("xoxb-test", f"http://127.0.0.1:{port}/api/")).post_text("front-desk", "hi")
+    with pytest.raises(DeliveryError) as twilio:
+        TwilioSms("ACtest", TWILIO_TOKEN, CLINIC_NUMBER, f"http://127.0.0.1:{port}").send("+12125550177", "hi",
+                                                                                         idempotency_key="k")
+    for error in (slack.value, twilio.value):
+        assert error.transient and error.counts and "unreachable" in error.reason

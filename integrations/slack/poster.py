@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -116,8 +117,10 @@ def _call(request: Callable[[], Any]) -> Any:
         raise _delivery_error(exc) from None
     except SlackClientError as exc:
         raise transient(f"Slack client error: {type(exc).__name__}") from None
-    except (TimeoutError, OSError) as exc:
+    except (TimeoutError, OSError) as exc:  # timeouts, connection resets, refused connections
         raise transient(f"Slack unreachable: {type(exc).__name__}") from None
+    except (http.client.HTTPException, ValueError) as exc:  # a cut-off or unreadable answer (a proxy's error page)
+        raise transient(f"Slack unreachable: a broken answer ({type(exc).__name__})") from None
 
 
 def _delivery_error(exc: SlackApiError) -> DeliveryError:
