@@ -31,11 +31,17 @@ class PostRef:
 class ChatPoster(Protocol):
     """Posts cards and lines in the clinic's messenger (Slack, Teams, or the console)."""
 
-    def post_card(self, channel: str, card: Card) -> PostRef: ...
+    def post_card(self, channel: str, card: Card, *, tag: str = "") -> PostRef:
+        """`tag` (the outbox row's id) is carried with the post where the messenger allows it."""
+        ...
 
     def post_text(self, channel: str, text: str, *, thread: PostRef | None = None,
-                  mentions: Sequence[Mention] = ()) -> PostRef:
+                  mentions: Sequence[Mention] = (), tag: str = "") -> PostRef:
         """`mentions` are pinged with the text, each in the messenger's own syntax."""
+        ...
+
+    def find_tagged(self, channel: str, tag: str, *, thread: PostRef | None = None) -> PostRef | None:
+        """A recent post carrying `tag` (a try whose outcome is unknown did land), or None."""
         ...
 
     def update_card(self, ref: PostRef, card: Card) -> None: ...

@@ -150,6 +150,37 @@ def cmd_ticket_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_outbox_list(args: argparse.Namespace) -> int:
+    from bot.outbox.dead import failed
+    from bot.storage.db import Database
+
+    settings = TriageSettings()
+    with Database(settings.database_url).transaction() as session:
+        letters = failed(session)
+    if not letters:
+        print("no failed outbox items")
+        return 0
+    for letter in letters:
+        print(letter.line())
+    print(f"{len(letters)} failed; retry one with: triage-bot outbox retry ID", file=sys.stderr)
+    return 0
+
+
+def cmd_outbox_retry(args: argparse.Namespace) -> int:
+    from bot.clock import SystemClock
+    from bot.outbox.dead import retry
+    from bot.storage.db import Database
+
+    settings = TriageSettings()
+    with Database(settings.database_url).transaction() as session:
+        problem = retry(session, args.id, SystemClock().now())
+    if problem:
+        print(f"triage-bot outbox retry: {problem}", file=sys.stderr)
+        return 1
+    print(f"outbox item #{args.id} queued again: a running `triage-bot serve` delivers it now")
+    return 0
+
+
 def cmd_corrections_export(args: argparse.Namespace) -> int:
     import json
 
@@ -352,6 +383,22 @@ def parser() -> argparse.ArgumentParser:
                           epilog=_epilog(ENV_CONFIG, ENV_DATABASE))
     p.add_argument("id", type=int, metavar="ID", help="the ticket number (as on the card: #42 is 42)")
     p.set_defaults(func=cmd_ticket_show)
+
+    outbox = command("outbox", "outbox items given up on (dead letters)",
+                     "List the outbox items that failed after their last retry, and queue one again.",
+                     "").add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
+    p = outbox.add_parser("list", help="list outbox items (--failed: the ones given up on)",
+                          formatter_class=formatter, epilog=_epilog(ENV_DATABASE),
+                          description="List the outbox items that failed after their last retry (dead letters): "
+                                      "id, kind, ticket, tries and why, never a patient's details.")
+    p.add_argument("--failed", action="store_true", required=True, help="the failed ones (the only list so far)")
+    p.set_defaults(func=cmd_outbox_list)
+    p = outbox.add_parser("retry", help="queue a failed outbox item again", formatter_class=formatter,
+                          epilog=_epilog(ENV_DATABASE, example="triage-bot outbox retry 42"),
+                          description="Put one failed outbox item back in the queue, due now, with its retries "
+                                      "restored. A running `serve` delivers it.")
+    p.add_argument("id", type=int, metavar="ID", help="the outbox item's id (from `outbox list --failed`)")
+    p.set_defaults(func=cmd_outbox_retry)
 
     p = command("digest", "the managers' daily digest: print it, or post it (--post)",
                 "Compute the managers' digest for a day and print it; --post posts it to the managers' channel "

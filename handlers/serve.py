@@ -6,7 +6,7 @@ import logging
 import sys
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
 
 import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.classify.model import warm_up
 from bot.config.models import ClinicConfig
+from bot.outbox.loop import OutboxLoop
 from bot.respond import booking_intent
 from bot.settings import TriageSettings
 from bot.storage.db import SchemaNotCurrent
@@ -29,7 +30,7 @@ from integrations.slack.settings import SlackSettings
 
 log = logging.getLogger(__name__)
 
-OUTBOX_EVERY_SECONDS = 5
+OUTBOX_THREADS = 2  # delivery loops per instance (each sleeps until its next due row or a wake)
 SWEEP_EVERY_SECONDS = 60
 SLA_EVERY_SECONDS = 30
 SLACK_RETRY_SECONDS = 60
@@ -54,7 +55,6 @@ def _serve(settings: TriageSettings, config: ClinicConfig) -> int:
     jobs = Jobs(service)
     scheduler = BackgroundScheduler(timezone=UTC)
     every = {"trigger": "interval", "max_instances": 1, "coalesce": True}
-    outbox_job = scheduler.add_job(service.run_outbox, seconds=OUTBOX_EVERY_SECONDS, id="outbox", **every)
     scheduler.add_job(jobs.sweep_sla, seconds=SLA_EVERY_SECONDS, id="sla", **every)
     scheduler.add_job(jobs.handoff, seconds=SWEEP_EVERY_SECONDS, id="oncall-handoff", **every)
     if config.digest.enabled:
@@ -62,10 +62,8 @@ def _serve(settings: TriageSettings, config: ClinicConfig) -> int:
         scheduler.add_job(lambda: jobs.digest(scheduled=True), CronTrigger(hour=at.hour, minute=at.minute,
                           timezone=config.clinic.tz), id="digest", max_instances=1, coalesce=True)
 
-    def wake_outbox() -> None:
-        outbox_job.modify(next_run_time=datetime.now(UTC))
-
-    service.on_work = wake_outbox
+    outbox = OutboxLoop(service.outbox, service.clock, threads=OUTBOX_THREADS)
+    service.on_work = outbox.wake
     # Triage off the request path: `take` stores and wakes these; they also poll every second (retries, crashes).
     triage_workers = TriageWorkers(service)
     service.on_triage = triage_workers.wake
@@ -88,14 +86,18 @@ def _serve(settings: TriageSettings, config: ClinicConfig) -> int:
                               id="slack-socket", **every)
     scheduler.start()
     triage_workers.start()
+    outbox.start()
     if slack is not None and slack_settings.app_token is None:
         log.info("Slack in HTTP mode: point the app's request URLs at /slack/events")
     log.info("triage-bot serving %s on http://%s:%s", config.clinic.name, settings.host, settings.port)
     # The sentence encoder and dateparser's data load in the background (~2 s) while the server starts.
     threading.Thread(target=warm_up_triage, name="warm-up", daemon=True).start()
     try:
-        uvicorn.run(create_app(service, slack), host=settings.host, port=settings.port, log_level="info")
+        app = create_app(service, slack, workers=lambda: {
+            "scheduler": bool(scheduler.running), "triage": triage_workers.alive, "outbox": outbox.alive()})
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", log_config=None)
     finally:
+        outbox.stop()
         triage_workers.stop()
         scheduler.shutdown(wait=False)
         service.db.dispose()

@@ -23,19 +23,23 @@ class ConsolePoster:
     files: list[tuple[str, str, bytes]] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _cards: dict[str, int] = field(default_factory=dict)  # post ts -> ticket number, to label thread lines
+    _tags: dict[str, PostRef] = field(default_factory=dict)  # outbox id -> where it was posted
 
-    def post_card(self, channel: str, card: Card) -> PostRef:
-        ref = self._post(channel, render_text(card))
+    def post_card(self, channel: str, card: Card, *, tag: str = "") -> PostRef:
+        ref = self._post(channel, render_text(card), tag)
         self._cards[ref.ts] = card.ticket_id
         return ref
 
     def post_text(self, channel: str, text: str, *, thread: PostRef | None = None,
-                  mentions: Sequence[Mention] = ()) -> PostRef:
+                  mentions: Sequence[Mention] = (), tag: str = "") -> PostRef:
         if mentions:
             text = f"{text} — {' '.join(_console_mention(m) for m in mentions)}"
         if thread is None:
-            return self._post(channel, text)
-        return self._post(channel, f"  ↳ in the thread of #{self._cards.get(thread.ts, '?')}: {text}")
+            return self._post(channel, text, tag)
+        return self._post(channel, f"  ↳ in the thread of #{self._cards.get(thread.ts, '?')}: {text}", tag)
+
+    def find_tagged(self, channel: str, tag: str, *, thread: PostRef | None = None) -> PostRef | None:
+        return self._tags.get(tag)
 
     def update_card(self, ref: PostRef, card: Card) -> None:
         self.updates.append((ref.channel, render_text(card)))
@@ -47,11 +51,14 @@ class ConsolePoster:
         if self.echo:
             print(f"[#{channel}]{where} file {filename} ({len(data)} bytes): {title}\n", flush=True)
 
-    def _post(self, channel: str, text: str) -> PostRef:
+    def _post(self, channel: str, text: str, tag: str = "") -> PostRef:
         self.posts.append((channel, text))
         if self.echo:
             print(f"[#{channel}]\n{text}\n", flush=True)
-        return PostRef(channel=channel, ts=f"console-{next(self._ids)}")
+        ref = PostRef(channel=channel, ts=f"console-{next(self._ids)}")
+        if tag:
+            self._tags[tag] = ref
+        return ref
 
 
 def _console_mention(mention: Mention) -> str:

@@ -12,8 +12,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bot.outbox.errors import permanent, transient
+from bot.outbox.errors import permanent, rate_limited, transient
 from bot.ports import Media
+from integrations.twilio_sms import retry_after_seconds
 
 MAX_BYTES = 5 * 1024 * 1024  # Twilio's own MMS limit; anything larger is not a patient's photo
 
@@ -40,7 +41,9 @@ class TwilioMedia:
             raise transient("Twilio timed out") from None
         except httpx.TransportError as exc:
             raise transient(f"Twilio unreachable: {type(exc).__name__}") from None
-        if response.status_code == 429 or response.status_code >= 500:
+        if response.status_code == 429:
+            raise rate_limited("Twilio media: rate limited (429)", retry_after_seconds(response))
+        if response.status_code >= 500:
             raise transient(f"Twilio media: HTTP {response.status_code}")
         if response.status_code >= 400:
             raise permanent(f"Twilio refused the media download: HTTP {response.status_code}")

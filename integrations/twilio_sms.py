@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from bot.outbox.errors import permanent, transient
+from bot.outbox.errors import permanent, rate_limited, transient
 
 
 class TwilioSms:
@@ -29,7 +29,7 @@ def post_for_sid(client: httpx.Client, url: str, data: dict[str, str], idempoten
     except httpx.TransportError as exc:
         raise transient(f"Twilio unreachable: {type(exc).__name__}") from None
     if response.status_code == 429:
-        raise transient("Twilio rate limited (429)", _retry_after(response))
+        raise rate_limited("Twilio rate limited (429)", retry_after_seconds(response))
     if response.status_code >= 500:
         raise transient(f"Twilio server error {response.status_code}")
     if response.status_code >= 400:
@@ -40,8 +40,8 @@ def post_for_sid(client: httpx.Client, url: str, data: dict[str, str], idempoten
         raise transient(f"Twilio answered without a {what} sid") from None
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After", "")
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After", "").strip()
     return float(value) if value.replace(".", "", 1).isdigit() else None
 
 

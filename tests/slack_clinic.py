@@ -163,14 +163,15 @@ class SlackClinic:
 
 
 @contextmanager
-def running_slack_clinic(tmp_path: Path, extra: str = "") -> Iterator[SlackClinic]:
-    """The test clinic plus the Slack roles, `extra` config YAML, the real Bolt app behind /slack/events."""
+def running_slack_clinic(tmp_path: Path, extra: str = "", database_url: str | None = None) -> Iterator[SlackClinic]:
+    """The test clinic plus the Slack roles, `extra` config YAML, the real Bolt app behind /slack/events (on
+    `database_url` when given, else the test's own database)."""
     config_path = tmp_path / "clinic.yml"
     config_path.write_text((HERE / "data_clinic.yml").read_text() + SLACK_CONFIG_EXTRA + extra, encoding="utf-8")
     config = load_config(config_path)
     clock = ManualClock(local(2026, 11, 24, 10, 30))
     slack, twilio = SlackStandIn(), StandIn(twilio_default)
-    settings = TriageSettings(database_url=db_url(tmp_path))
+    settings = TriageSettings(database_url=database_url or db_url(tmp_path))
     twilio_settings = TwilioSettings(account_sid="ACtest", auth_token=TWILIO_TOKEN, from_number=CLINIC_NUMBER,
                                      api_url=twilio.url)
     slack_settings = SlackSettings(bot_token="xoxb-test", signing_secret=SIGNING_SECRET, api_url=f"{slack.url}/api/")

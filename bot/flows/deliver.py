@@ -22,16 +22,18 @@ from bot.flows.paging import call_text, page_text
 from bot.mentions import Mention
 from bot.optouts import is_opted_out
 from bot.optouts.notice import opt_out_notice
-from bot.outbox.errors import permanent, transient
+from bot.outbox.errors import permanent, waiting
 from bot.outbox.failures import failure_class
 from bot.outbox.queue import OutboxKind, OutboxStatus, enqueue
 from bot.outbox.worker import Delivery
 from bot.ports import ChatPoster, MediaFetcher, PatientMessenger, PhoneCaller, PostRef
+from bot.sla.sweep import late_by
 from bot.storage.models import ChatPostRow, InboundMessageRow, OutboxRow, TicketRow
 from bot.tickets.events import BOT, EventKind
 from bot.tickets.store import move, record
 
-CHAT_PACE_SECONDS = 1.0  # Slack allows about one message a second per channel
+CHAT_PACE_SECONDS = 1.0  # Slack allows about one message a second per channel (chat.postMessage)
+CARD_WAIT_SECONDS = 2.0  # a thread line looks again this soon for the card it belongs to
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +70,8 @@ def deliveries(
 
     def send_card(session: Session, row: OutboxRow) -> dict[str, Any]:
         ticket = _ticket(session, row)
-        ref = poster.post_card(row.target, card_for(session, ticket, note=str(row.payload.get("note", ""))))
+        ref = poster.post_card(row.target, card_for(session, ticket, note=str(row.payload.get("note", ""))),
+                               tag=str(row.id))
         return {"channel": ref.channel, "ts": ref.ts}
 
     def send_page(session: Session, row: OutboxRow) -> dict[str, Any]:
@@ -76,7 +79,7 @@ def deliveries(
         member = config.staff_member(row.target)
         to = member.chat_user if member and member.chat_user else row.target
         # Addressed to the DM's reader: its push text never names another provider (the primary, for a backup).
-        ref = poster.post_card(to, card_for(session, ticket, addressed_to=to))
+        ref = poster.post_card(to, card_for(session, ticket, addressed_to=to), tag=str(row.id))
         return {"channel": ref.channel, "ts": ref.ts}
 
     sms = messengers.get(OutboxKind.REPLY_SMS)
@@ -118,28 +121,50 @@ def deliveries(
         poster.update_card(PostRef(post.channel, post.ts), card_for(session, ticket, post))
         return {"channel": post.channel, "ts": post.ts}
 
-    def send_thread(session: Session, row: OutboxRow) -> dict[str, Any]:
+    def thread_of(session: Session, row: OutboxRow) -> ChatPostRow | None:
         pinned = row.payload.get("post_id")
-        post = session.get(ChatPostRow, int(pinned)) if pinned else current_card(session, int(row.ticket_id or 0))
+        return session.get(ChatPostRow, int(pinned)) if pinned else current_card(session, int(row.ticket_id or 0))
+
+    def send_thread(session: Session, row: OutboxRow) -> dict[str, Any]:
+        post = thread_of(session, row)
         if post is None:
-            if _card_pending(session, int(row.ticket_id or 0)):
-                raise transient("the card is not posted yet", retry_after=5)
+            card = _card_pending(session, int(row.ticket_id or 0))
+            if card is not None:
+                # Waits for its card however long the card is retried (not a failed try: never given up),
+                # looking again just after the card's next try.
+                wait = max((card.next_attempt_at - clock.now()).total_seconds(), 0.0) + CARD_WAIT_SECONDS
+                raise waiting("waiting: the card is not posted yet", retry_after=wait)
             return {"skipped": "the ticket has no card"}
         ref = poster.post_text(post.channel, str(row.payload["text"]), thread=PostRef(post.channel, post.ts),
-                               mentions=Mention.all_from_json(row.payload.get("mentions")))
+                               mentions=Mention.all_from_json(row.payload.get("mentions")), tag=str(row.id))
         return {"channel": ref.channel, "ts": ref.ts}
 
     def send_alert(session: Session, row: OutboxRow) -> dict[str, Any]:
         ref = poster.post_text(row.target, str(row.payload.get("text", "")),
-                               mentions=Mention.all_from_json(row.payload.get("mentions")))
+                               mentions=Mention.all_from_json(row.payload.get("mentions")), tag=str(row.id))
         return {"channel": ref.channel, "ts": ref.ts}
+
+    def find_post(session: Session, row: OutboxRow) -> dict[str, Any] | None:
+        to = row.target
+        if row.kind == OutboxKind.CHAT_PAGE:
+            member = config.staff_member(row.target)
+            to = member.chat_user if member and member.chat_user else row.target
+        ref = poster.find_tagged(to, str(row.id))
+        return {"channel": ref.channel, "ts": ref.ts} if ref else None
+
+    def find_thread_line(session: Session, row: OutboxRow) -> dict[str, Any] | None:
+        post = thread_of(session, row)
+        if post is None:
+            return None
+        ref = poster.find_tagged(post.channel, str(row.id), thread=PostRef(post.channel, post.ts))
+        return {"channel": ref.channel, "ts": ref.ts} if ref else None
 
     def send_file(session: Session, row: OutboxRow) -> dict[str, Any]:
         post = session.get(OutboxRow, int(row.payload["after"]))
         if post is None or post.status == OutboxStatus.FAILED.value:
             raise permanent("the post this file belongs to was never delivered")
         if post.status != OutboxStatus.SENT.value:
-            raise transient("waiting for the post this file belongs to", retry_after=2)
+            raise waiting("waiting for the post this file belongs to", retry_after=2)
         poster.post_file(str(post.result["channel"]), str(row.payload["filename"]),
                          base64.b64decode(str(row.payload["data_b64"])), str(row.payload.get("title", "")))
         return {"channel": post.result["channel"]}
@@ -169,24 +194,31 @@ def deliveries(
         kind: Delivery(send=_reply_sender(messenger), on_sent=_reply_sent(config))
         for kind, messenger in messengers.items()
     }
-    table[OutboxKind.PAGE_SMS] = Delivery(send=send_page_sms, on_sent=_page_reached(EventKind.PAGE_TEXTED))
-    table[OutboxKind.PAGE_CALL] = Delivery(send=send_page_call, on_sent=_page_reached(EventKind.PAGE_CALLED))
+    # Pages and everything in the messenger are retried until delivered; replies to patients a bounded number of
+    # times (then the failure is alerted and a human takes the ticket).
+    table[OutboxKind.PAGE_SMS] = Delivery(send=send_page_sms, on_sent=_page_reached(EventKind.PAGE_TEXTED),
+                                          until_delivered=True)
+    table[OutboxKind.PAGE_CALL] = Delivery(send=send_page_call, on_sent=_page_reached(EventKind.PAGE_CALLED),
+                                           until_delivered=True)
     table[OutboxKind.STAFF_SMS] = Delivery(send=send_staff_sms)
-    table[OutboxKind.CHAT_CARD] = Delivery(send=send_card, on_sent=_posted("card"), pace_seconds=CHAT_PACE_SECONDS)
-    table[OutboxKind.CHAT_PAGE] = Delivery(send=send_page, on_sent=_posted("page"), pace_seconds=CHAT_PACE_SECONDS)
-    table[OutboxKind.CHAT_UPDATE] = Delivery(send=send_update, on_sent=_updated, pace_seconds=CHAT_PACE_SECONDS)
-    table[OutboxKind.CHAT_MEDIA] = Delivery(send=send_media, pace_seconds=CHAT_PACE_SECONDS)
-    table[OutboxKind.CHAT_THREAD] = Delivery(send=send_thread, pace_seconds=CHAT_PACE_SECONDS)
-    table[OutboxKind.CHAT_ALERT] = Delivery(send=send_alert, pace_seconds=CHAT_PACE_SECONDS)
-    table[OutboxKind.CHAT_POST] = Delivery(send=send_alert, pace_seconds=CHAT_PACE_SECONDS)
-    table[OutboxKind.CHAT_FILE] = Delivery(send=send_file, pace_seconds=CHAT_PACE_SECONDS)
+    def chat(send: Callable[[Session, OutboxRow], dict[str, Any]], **more: Any) -> Delivery:
+        return Delivery(send=send, pace_seconds=CHAT_PACE_SECONDS, until_delivered=True, **more)
+
+    table[OutboxKind.CHAT_CARD] = chat(send_card, on_sent=_posted("card"), reconcile=find_post, first=True)
+    table[OutboxKind.CHAT_PAGE] = chat(send_page, on_sent=_posted("page"), reconcile=find_post, first=True)
+    table[OutboxKind.CHAT_UPDATE] = chat(send_update, on_sent=_updated)  # an update is idempotent
+    table[OutboxKind.CHAT_MEDIA] = chat(send_media)
+    table[OutboxKind.CHAT_THREAD] = chat(send_thread, reconcile=find_thread_line)
+    table[OutboxKind.CHAT_ALERT] = chat(send_alert, reconcile=find_post)
+    table[OutboxKind.CHAT_POST] = chat(send_alert, reconcile=find_post)
+    table[OutboxKind.CHAT_FILE] = chat(send_file)
     return table
 
 
-def _card_pending(session: Session, ticket_id: int) -> bool:
-    return session.scalars(select(OutboxRow.id).where(
+def _card_pending(session: Session, ticket_id: int) -> OutboxRow | None:
+    return session.scalars(select(OutboxRow).where(
         OutboxRow.ticket_id == ticket_id, OutboxRow.kind == OutboxKind.CHAT_CARD.value,
-        OutboxRow.status == OutboxStatus.PENDING.value)).first() is not None
+        OutboxRow.status == OutboxStatus.PENDING.value).order_by(OutboxRow.next_attempt_at)).first()
 
 
 def _ticket(session: Session, row: OutboxRow) -> TicketRow:
@@ -295,6 +327,9 @@ def _posted(kind: str) -> Callable[[Session, OutboxRow, datetime], None]:
         record(session, ticket, EventKind.POSTED if kind == "card" else EventKind.PAGED, BOT, now,
                channel=channel, ts=ts, **({"provider": row.target} if kind == "page" else {}))
         if kind == "card":
+            if (lag := late_by(row.created_at, now)) and ticket.due_at and ticket.first_response_at is None:
+                # Posted late (the messenger was down): the SLA runs from when the staff could see the card.
+                ticket.due_at = ticket.due_at + lag
             session.flush()
             share_media(session, ticket, now)  # the photos follow the card into its thread
 
@@ -315,7 +350,12 @@ def failure_hook(config: ClinicConfig) -> Callable[[Session, OutboxRow, datetime
             record(session, ticket, EventKind.DELIVERY_FAILED, BOT, now,
                    outbox_id=row.id, outbox_kind=row.kind, attempts=row.attempts, reason=row.last_error)
         if row.kind == OutboxKind.CHAT_ALERT:
-            return  # an alert about an alert would loop; the audit log and the error log keep it
+            # An alert about an alert would loop: it goes to the error log (the failure class, no patient detail)
+            # and stays `failed` in the outbox, which /readyz counts.
+            log.error("outbox: an alert to the managers' channel could not be delivered (outbox #%s%s): %s",
+                      row.id, f", ticket #{row.ticket_id}" if row.ticket_id else "",
+                      failure_class(row.kind, row.last_error), extra={"outbox_id": row.id, "kind": row.kind})
+            return
         number = f" for ticket #{ticket.id}" if ticket else ""
         # The failure class only: the vendor's text (which may quote the patient's number) stays in the audit
         # event above and the outbox row.

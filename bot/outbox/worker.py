@@ -1,4 +1,15 @@
-"""Delivers due outbox rows. Safe with several workers on one database: a row is leased before it is tried."""
+"""Delivers due outbox rows. Safe with any number of workers and instances on one database.
+
+- A row is claimed with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL; on SQLite every transaction is
+  `BEGIN IMMEDIATE`, so claims are serialised) and its `leased_until` stays set until the outcome is written.
+  A worker that dies mid-delivery leaves the lease; after it expires another worker takes the row over and,
+  because the outcome of the last try is unknown, first asks the destination whether it landed (`reconcile`).
+- Pacing per destination (`outbox_pace`) is claimed in the same transaction with a conditional UPDATE/INSERT,
+  so it holds across instances; the due query takes at most one row per paced destination, so a burst to one
+  channel never fills the batch and holds up other channels or patient replies.
+- A 429 (and a line waiting for its card) is not a failed try; cards, pages and chat lines are retried until
+  they are delivered, replies to patients a bounded number of times; one row's crash never stops the batch.
+"""
 
 from __future__ import annotations
 
@@ -9,26 +20,27 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, case, exists, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
 from bot.outbox.errors import DeliveryError
 from bot.outbox.queue import OutboxStatus
 from bot.storage.db import Database
-from bot.storage.models import OutboxRow
+from bot.storage.models import OutboxPaceRow, OutboxRow
 
 log = logging.getLogger(__name__)
 
-BACKOFF = (
-    timedelta(seconds=30),
-    timedelta(minutes=2),
-    timedelta(minutes=10),
-    timedelta(minutes=30),
-    timedelta(hours=2),
-)
+# Bounded retries (replies to patients, staff texts): about four minutes in all, then a visible failure.
+BACKOFF = tuple(timedelta(seconds=s) for s in (5, 15, 30, 60, 120))
 MAX_ATTEMPTS = len(BACKOFF) + 1
-LEASE = timedelta(minutes=2)
+# Cards, pages and chat lines: seconds apart at first, then every few minutes until the messenger takes them.
+FOREVER = tuple(timedelta(seconds=s) for s in (2, 5, 10, 20, 30, 60))
+RETRY_FOREVER_EVERY = timedelta(minutes=3)
+RATE_LIMITED_WAIT = timedelta(seconds=5)  # a 429 without Retry-After
+LEASE = timedelta(seconds=45)
+BATCH = 20  # rows claimed at once: small, so a claimed row is sent well inside its lease
 
 
 @dataclass(frozen=True)
@@ -37,10 +49,21 @@ class Delivery:
 
     send: Callable[[Session, OutboxRow], dict[str, Any]]
     on_sent: Callable[[Session, OutboxRow, datetime], None] | None = None
-    pace_seconds: float = 0.0  # at most one send per target in this long (chat rate limits)
+    pace_seconds: float = 0.0  # at most one send per target in this long, across instances (chat rate limits)
+    until_delivered: bool = False  # transient failures are retried forever (cards, pages), not given up
+    first: bool = False  # goes before the other rows to its (paced) destination: cards and pages
+    # After a try whose outcome is unknown (its worker died): the result if it did land, else None.
+    reconcile: Callable[[Session, OutboxRow], dict[str, Any] | None] | None = None
 
 
 FailureHook = Callable[[Session, OutboxRow, datetime], None]
+
+
+@dataclass(frozen=True)
+class Claim:
+    row_id: int
+    attempt: int
+    unknown: bool  # the previous try's worker never wrote its outcome
 
 
 class OutboxWorker:
@@ -51,8 +74,8 @@ class OutboxWorker:
         self._clock = clock
         self._deliveries = deliveries
         self._on_failed = on_failed
-        # Pacing is per process: with several instances each paces its own sends (the API's 429s catch the rest).
-        self._last_sent: dict[str, datetime] = {}
+        self._paced = sorted(kind for kind, d in deliveries.items() if d.pace_seconds)
+        self._first = [kind for kind in self._paced if deliveries[kind].first]
 
     @property
     def kinds(self) -> frozenset[str]:
@@ -60,96 +83,177 @@ class OutboxWorker:
         return frozenset(self._deliveries)
 
     def run_due(self, limit: int = 100) -> int:
-        """Try every due row once; returns how many were tried."""
+        """Claim and try due rows until none is due (or `limit` were tried); returns how many were tried."""
         tried = 0
-        for row_id, attempts, kind, target in self._due(limit):
-            if self._postponed_for_pace(row_id, attempts, kind, target):
-                continue
-            if self._lease(row_id, attempts):
-                self._deliver(row_id)
-                tried += 1
+        while tried < limit:
+            claims = self.claim(min(BATCH, limit - tried))
+            if not claims:
+                break
+            for claim in claims:
+                self.deliver(claim)
+            tried += len(claims)
         return tried
 
-    def _postponed_for_pace(self, row_id: int, attempts: int, kind: str, target: str) -> bool:
-        delivery = self._deliveries.get(kind)
-        if delivery is None or not delivery.pace_seconds:
-            return False
-        last = self._last_sent.get(target)
-        ready = last + timedelta(seconds=delivery.pace_seconds) if last else None
-        if ready is None or ready <= self._clock.now():
-            return False
+    def next_due(self) -> datetime | None:
+        """When the next pending row may go (its retry time, or its destination's pace time), or None."""
+        due: Any = OutboxRow.next_attempt_at
+        if self._paced:
+            due = case((and_(OutboxRow.kind.in_(self._paced), OutboxPaceRow.next_at > OutboxRow.next_attempt_at),
+                        OutboxPaceRow.next_at), else_=OutboxRow.next_attempt_at)
         with self._db.transaction() as session:
-            session.execute(update(OutboxRow).where(OutboxRow.id == row_id, OutboxRow.attempts == attempts)
-                            .values(next_attempt_at=ready))
-        return True
+            value = session.execute(
+                select(func.min(due)).select_from(OutboxRow)
+                .outerjoin(OutboxPaceRow, OutboxPaceRow.target == OutboxRow.target)
+                .where(OutboxRow.status == OutboxStatus.PENDING.value)).scalar()
+        return value if isinstance(value, datetime) else None
 
-    def _due(self, limit: int) -> list[tuple[int, int, str, str]]:
+    def claim(self, limit: int = BATCH) -> list[Claim]:
+        """Lease up to `limit` due rows, at most one per paced destination whose pace allows a send now."""
         now = self._clock.now()
+        due = and_(OutboxRow.status == OutboxStatus.PENDING.value, OutboxRow.next_attempt_at <= now)
         with self._db.transaction() as session:
-            rows = session.execute(
-                select(OutboxRow.id, OutboxRow.attempts, OutboxRow.kind, OutboxRow.target)
-                .where(OutboxRow.status == OutboxStatus.PENDING.value, OutboxRow.next_attempt_at <= now)
-                .order_by(OutboxRow.id)
-                .limit(limit)
-            ).all()
-        return [(row.id, row.attempts, row.kind, row.target) for row in rows]
+            ids = list(session.scalars(select(OutboxRow.id).where(due, OutboxRow.kind.not_in(self._paced))
+                                       .order_by(OutboxRow.id).limit(limit)))
+            if self._paced:
+                # One row per destination whose pace allows a send now: its oldest card or page, else its
+                # oldest other row (a line waiting for its card never takes the card's turn).
+                paced_now = exists().where(OutboxPaceRow.target == OutboxRow.target, OutboxPaceRow.next_at > now)
+                first = func.min(OutboxRow.id)
+                picked: dict[str, int] = {}
+                for kinds in (self._first, [k for k in self._paced if k not in self._first]):
+                    if not kinds:
+                        continue
+                    for target, row_id in session.execute(
+                            select(OutboxRow.target, first).where(due, OutboxRow.kind.in_(kinds), ~paced_now)
+                            .group_by(OutboxRow.target).order_by(first).limit(limit)):
+                        picked.setdefault(target, row_id)
+                ids += picked.values()
+            ids = sorted(ids)[:limit]
+            if not ids:
+                return []
+            rows = session.scalars(select(OutboxRow).where(OutboxRow.id.in_(ids), due).order_by(OutboxRow.id)
+                                   .with_for_update(skip_locked=True, of=OutboxRow)).all()
+            claims = []
+            for row in sorted(rows, key=lambda r: (r.target, r.id)):  # pace rows locked in one order everywhere
+                delivery = self._deliveries.get(row.kind)
+                if delivery and delivery.pace_seconds and not _take_pace(session, row.target, now,
+                                                                         delivery.pace_seconds):
+                    continue  # another worker just sent to this destination
+                claims.append(Claim(row.id, row.attempts + 1, unknown=row.leased_until is not None))
+                row.attempts += 1
+                row.next_attempt_at = now + LEASE
+                row.leased_until = now + LEASE
+            return sorted(claims, key=lambda c: c.row_id)
 
-    def _lease(self, row_id: int, attempts: int) -> bool:
-        """Claim the next attempt in the database, so two workers never send the same row at once."""
-        now = self._clock.now()
-        with self._db.transaction() as session:
-            result = session.execute(
-                update(OutboxRow)
-                .where(
-                    OutboxRow.id == row_id,
-                    OutboxRow.attempts == attempts,
-                    OutboxRow.status == OutboxStatus.PENDING.value,
-                )
-                .values(attempts=attempts + 1, next_attempt_at=now + LEASE)
-            )
-            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    def deliver(self, claim: Claim) -> None:
+        try:
+            self._deliver(claim)
+        except Exception:
+            # The database failed under this row (its outcome is unknown: the lease expires and it is
+            # reconciled); the rest of the batch goes on.
+            log.exception("outbox: delivering #%s failed", claim.row_id, extra={"outbox_id": claim.row_id})
 
-    def _deliver(self, row_id: int) -> None:
+    def _deliver(self, claim: Claim) -> None:
         with self._db.transaction() as session:
-            row = session.get(OutboxRow, row_id)
-            assert row is not None
-            delivery = self._deliveries.get(row.kind)
+            row = session.scalars(select(OutboxRow).where(OutboxRow.id == claim.row_id)
+                                  .with_for_update(skip_locked=True)).first()
             now = self._clock.now()
+            if (row is None or row.attempts != claim.attempt or row.leased_until is None
+                    or row.leased_until <= now):
+                return  # the lease ran out before its turn (or another worker took it over): not ours to send
+            delivery = self._deliveries.get(row.kind)
             if delivery is None:
                 self._fail(session, row, now, f"no transport configured for {row.kind}")
                 return
-            outcome = _attempt(delivery, session, row)
+            outcome: dict[str, Any] | DeliveryError | None = None
+            if claim.unknown and delivery.reconcile is not None:
+                outcome = _reconciled(delivery, session, row)
+            if outcome is None:
+                outcome = _attempt(delivery, session, row)
+            now = self._clock.now()
+            row.leased_until = None
             if isinstance(outcome, DeliveryError):
-                if outcome.transient and row.attempts < MAX_ATTEMPTS:
-                    self._retry_later(row, now, outcome)
-                else:
-                    self._fail(session, row, now, outcome.reason)
+                self._failed_try(session, row, delivery, now, outcome)
                 return
-            if delivery.pace_seconds:
-                self._last_sent[row.target] = now
             row.status = OutboxStatus.SENT.value
             row.sent_at = now
             row.result = outcome
             row.last_error = ""
             if delivery.on_sent:
-                delivery.on_sent(session, row, now)
+                _guarded("recording", row, lambda: delivery.on_sent(session, row, now), session)  # type: ignore[misc]
 
-    def _retry_later(self, row: OutboxRow, now: datetime, error: DeliveryError) -> None:
+    def _failed_try(self, session: Session, row: OutboxRow, delivery: Delivery, now: datetime,
+                    error: DeliveryError) -> None:
+        if error.counts:
+            row.failures += 1
+        internal = error.reason.startswith("internal error")
+        bounded = internal or not delivery.until_delivered
+        if not error.transient or (bounded and error.counts and row.failures >= MAX_ATTEMPTS):
+            self._fail(session, row, now, error.reason)
+            return
         if error.retry_after is not None:
             wait = timedelta(seconds=error.retry_after)
+        elif not error.counts:
+            wait = RATE_LIMITED_WAIT
+        elif bounded:
+            wait = BACKOFF[min(max(row.failures - 1, 0), len(BACKOFF) - 1)]
         else:
-            wait = BACKOFF[min(row.attempts - 1, len(BACKOFF) - 1)]
+            wait = FOREVER[row.failures - 1] if 0 < row.failures <= len(FOREVER) else RETRY_FOREVER_EVERY
         row.next_attempt_at = now + wait
         row.last_error = error.reason
-        log.info("outbox: %s #%s failed (attempt %s), retrying in %s: %s", row.kind, row.id, row.attempts,
-                 wait, _loggable(error.reason), extra={"outbox_id": row.id, "kind": row.kind, "attempt": row.attempts})
+        if delivery.pace_seconds and error.rate_limited:
+            _hold_pace(session, row.target, now + wait)  # the destination said wait: every row to it waits
+        elif delivery.pace_seconds and not error.counts:
+            _free_pace(session, row.target, now, delivery.pace_seconds)  # nothing was sent: the slot is free
+        log.info("outbox: %s #%s failed (attempt %s), retrying in %s: %s", row.kind, row.id, row.attempts, wait,
+                 _loggable(error.reason), extra={"outbox_id": row.id, "kind": row.kind, "attempt": row.attempts,
+                                                 "failures": row.failures})
 
     def _fail(self, session: Session, row: OutboxRow, now: datetime, reason: str) -> None:
         row.status = OutboxStatus.FAILED.value
         row.last_error = reason
+        row.leased_until = None
+        row.next_attempt_at = now  # when it was given up on (`outbox retry` makes it due from then)
         log.warning("outbox: gave up on %s #%s after %s attempt(s): %s", row.kind, row.id, row.attempts,
                     _loggable(reason), extra={"outbox_id": row.id, "kind": row.kind, "attempts": row.attempts})
-        self._on_failed(session, row, now)
+        _guarded("alerting about", row, lambda: self._on_failed(session, row, now), session)
+
+
+def _take_pace(session: Session, target: str, now: datetime, seconds: float) -> bool:
+    """Reserve the next send to `target`: True for exactly one claimer per pace interval, across instances."""
+    until = now + timedelta(seconds=seconds)
+    result = session.execute(update(OutboxPaceRow).where(OutboxPaceRow.target == target,
+                                                         OutboxPaceRow.next_at <= now).values(next_at=until))
+    if result.rowcount == 1:  # type: ignore[attr-defined]
+        return True
+    if session.scalars(select(OutboxPaceRow.target).where(OutboxPaceRow.target == target)).first() is not None:
+        return False
+    try:
+        with session.begin_nested():
+            session.add(OutboxPaceRow(target=target, next_at=until))
+        return True
+    except IntegrityError:
+        return False  # another worker inserted it first
+
+
+def _hold_pace(session: Session, target: str, until: datetime) -> None:
+    session.execute(update(OutboxPaceRow).where(OutboxPaceRow.target == target, OutboxPaceRow.next_at < until)
+                    .values(next_at=until))
+
+
+def _free_pace(session: Session, target: str, now: datetime, seconds: float) -> None:
+    session.execute(update(OutboxPaceRow).where(
+        OutboxPaceRow.target == target, OutboxPaceRow.next_at <= now + timedelta(seconds=seconds))
+        .values(next_at=now))
+
+
+def _guarded(what: str, row: OutboxRow, step: Callable[[], None], session: Session) -> None:
+    """Run a bookkeeping step in a savepoint: if it crashes, the row's own outcome is still written."""
+    try:
+        with session.begin_nested():
+            step()
+    except Exception:
+        log.exception("outbox: %s %s #%s crashed", what, row.kind, row.id, extra={"outbox_id": row.id})
 
 
 _NUMBERS = re.compile(r"\+?\d[\d ().-]{5,}\d")
@@ -160,12 +264,30 @@ def _loggable(reason: str) -> str:
     return _NUMBERS.sub("[number]", " ".join(reason.split()))[:300]
 
 
+def _reconciled(delivery: Delivery, session: Session, row: OutboxRow) -> dict[str, Any] | None:
+    assert delivery.reconcile is not None
+    try:
+        found = delivery.reconcile(session, row)
+    except DeliveryError as error:
+        log.info("outbox: could not check whether #%s landed (%s); sending", row.id, _loggable(error.reason),
+                 extra={"outbox_id": row.id})
+        return None
+    except Exception:
+        log.exception("outbox: reconciling #%s crashed; sending", row.id, extra={"outbox_id": row.id})
+        return None
+    if found is not None:
+        log.info("outbox: %s #%s had landed before its worker stopped; recorded, not sent again", row.kind,
+                 row.id, extra={"outbox_id": row.id, "kind": row.kind})
+    return found
+
+
 def _attempt(delivery: Delivery, session: Session, row: OutboxRow) -> dict[str, Any] | DeliveryError:
     try:
-        return delivery.send(session, row)
+        with session.begin_nested():
+            return delivery.send(session, row)
     except DeliveryError as error:
         return error
     except Exception as exc:
-        # A bug in one delivery must not stop the others: retried like an outage, and logged.
+        # A bug in one delivery must not stop the others: retried a bounded number of times, and logged.
         log.exception("outbox delivery crashed", extra={"outbox_id": row.id, "kind": row.kind})
         return DeliveryError(f"internal error: {type(exc).__name__}", transient=True)

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -31,11 +31,11 @@ from bot.flows.chat import call_paged, page, refresh_cards, thread_line
 from bot.hours import is_open
 from bot.humanize import humanize_minutes
 from bot.mentions import Mention, union
-from bot.outbox.queue import OutboxKind, enqueue
+from bot.outbox.queue import OutboxKind, OutboxStatus, enqueue
 from bot.sla.audience import step_audience
 from bot.sla.plan import Step
 from bot.storage.db import Database
-from bot.storage.models import SeenDeliveryRow, TicketRow
+from bot.storage.models import OutboxRow, SeenDeliveryRow, TicketRow
 from bot.tickets.events import BOT, EventKind
 from bot.tickets.store import record
 
@@ -104,8 +104,10 @@ class SlaSweep:
         """Due steps per ticket, and per channel the times of batchable nudges still to come."""
         due: list[_Due] = []
         upcoming: dict[str, list[datetime]] = defaultdict(list)
+        shown = _deliveries_of(session, [ticket.id for ticket in tickets])
         for ticket in tickets:
-            steps = [step for step in _steps(ticket) if _applies(ticket, step)]
+            steps = [shifted for step in _steps(ticket) if _applies(ticket, step)
+                     if (shifted := _from_delivery(step, shown.get(ticket.id, []))) is not None]
             batchable = ticket.category != Category.ADVERSE_EVENT.value
             role = ticket.role or Role.FRONT_DESK.value
             if batchable:
@@ -186,6 +188,62 @@ class SlaSweep:
 
     def _audience(self, ticket: TicketRow, step: Step, backup: str | None) -> tuple[Mention, ...]:
         return step_audience(self.config, Role(ticket.role or Role.FRONT_DESK.value), step.notify, backup)
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """One card or page DM of a ticket: queued at `queued`, seen by staff from `sent` (None: not yet)."""
+
+    kind: str
+    queued: datetime
+    sent: datetime | None
+    pending: bool
+
+
+def _deliveries_of(session: Session, ticket_ids: list[int]) -> dict[int, list[_Shown]]:
+    found: dict[int, list[_Shown]] = defaultdict(list)
+    kinds = (OutboxKind.CHAT_CARD.value, OutboxKind.CHAT_PAGE.value)
+    for chunk in range(0, len(ticket_ids), 500):
+        rows = session.execute(select(OutboxRow.ticket_id, OutboxRow.kind, OutboxRow.created_at, OutboxRow.sent_at,
+                                      OutboxRow.status).where(OutboxRow.kind.in_(kinds),
+                                                              OutboxRow.ticket_id.in_(ticket_ids[chunk:chunk + 500])))
+        for row in rows:
+            found[int(row.ticket_id)].append(_Shown(row.kind, row.created_at, row.sent_at,
+                                                    row.status == OutboxStatus.PENDING.value))
+    return found
+
+
+def _from_delivery(step: Step, shown: Sequence[_Shown]) -> Step | None:
+    """The step with its clock started when staff could see what it chases: None while that is not delivered.
+
+    A nudge chases the card, a page step the page DM. The plan was made when the ticket was routed (or the
+    page queued); a card or page queued then but posted later moves the step by as long as it was late.
+    """
+    kind = OutboxKind.CHAT_PAGE.value if step.kind == "page" else OutboxKind.CHAT_CARD.value
+    made = step.paged_at if step.kind == "page" else _made_at(step)
+    relevant = [item for item in shown if item.kind == kind and (made is None or item.queued >= made)]
+    if any(item.pending for item in relevant):
+        return None  # nobody can see it yet: the ladder has not started
+    lag = max((late_by(item.queued, item.sent) for item in relevant if item.sent is not None), default=timedelta(0))
+    return replace(step, at=step.at + lag) if lag else step
+
+
+LATE = timedelta(minutes=1)
+"""A card or page posted this much after it was queued (an outage) starts its ladder late; pacing never does."""
+
+
+def late_by(queued: datetime, sent: datetime) -> timedelta:
+    """How far a ladder (and the ticket's due time) moves for a card or page queued at `queued`, posted at `sent`."""
+    lag = sent - queued
+    return lag if lag >= LATE else timedelta(0)
+
+
+def _made_at(step: Step) -> datetime | None:
+    stamp = step.key.rsplit(":", 1)[-1]
+    try:
+        return datetime.strptime(stamp, "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None  # a plan frozen before keys carried their moment
 
 
 def _steps(ticket: TicketRow) -> list[Step]:

@@ -182,6 +182,17 @@ class OutboxRow(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
     dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True, default=None)
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # failed tries (a 429 is not one)
+    leased_until: Mapped[datetime | None] = mapped_column(default=None)  # set while a try's outcome is unknown
+
+
+class OutboxPaceRow(Base):
+    """When the next send to one destination (a chat channel) may go, shared by every instance."""
+
+    __tablename__ = "outbox_pace"
+
+    target: Mapped[str] = mapped_column(String(320), primary_key=True)
+    next_at: Mapped[datetime]
 
 
 class ChatPostRow(Base):

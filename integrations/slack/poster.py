@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -11,7 +12,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.cards.model import Card
 from bot.mentions import Mention
-from bot.outbox.errors import DeliveryError, permanent, transient
+from bot.outbox.errors import DeliveryError, permanent, rate_limited, transient
 from bot.ports import PostRef
 from integrations.slack.blocks import render_blocks, render_text
 from integrations.slack.mentions import with_mentions
@@ -48,18 +49,39 @@ class SlackPoster:
     def __init__(self, client: WebClient) -> None:
         self._client = client
 
-    def post_card(self, channel: str, card: Card) -> PostRef:
+    def post_card(self, channel: str, card: Card, *, tag: str = "") -> PostRef:
         response = _call(lambda: self._client.chat_postMessage(
             channel=channel, text=render_text(card), blocks=render_blocks(card), unfurl_links=False,
-            unfurl_media=False))
+            unfurl_media=False, metadata=_metadata(tag)))
         return PostRef(channel=str(response["channel"]), ts=str(response["ts"]))
 
     def post_text(self, channel: str, text: str, *, thread: PostRef | None = None,
-                  mentions: Sequence[Mention] = ()) -> PostRef:
+                  mentions: Sequence[Mention] = (), tag: str = "") -> PostRef:
         response = _call(lambda: self._client.chat_postMessage(
             channel=channel, text=with_mentions(text, mentions), thread_ts=thread.ts if thread else None,
-            unfurl_links=False, unfurl_media=False))
+            unfurl_links=False, unfurl_media=False, metadata=_metadata(tag)))
         return PostRef(channel=str(response["channel"]), ts=str(response["ts"]))
+
+    def find_tagged(self, channel: str, tag: str, *, thread: PostRef | None = None) -> PostRef | None:
+        """The recent post carrying `tag` in its metadata (in `thread` when given), or None."""
+        if thread is not None:
+            response = _call(lambda: self._client.conversations_replies(
+                channel=thread.channel, ts=thread.ts, include_all_metadata=True, limit=RECENT))
+            where = thread.channel
+        else:
+            channel_id = channel
+            if channel.startswith(("U", "W")) and channel.isalnum() and channel.isupper():
+                # A DM to a user: its history lives under the DM's channel id.
+                channel_id = str(_call(lambda: self._client.conversations_open(users=channel))["channel"]["id"])
+            response = _call(lambda: self._client.conversations_history(
+                channel=channel_id, include_all_metadata=True, limit=RECENT))
+            where = channel_id
+        for message in response.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if metadata.get("event_type") == EVENT_TYPE and str(payload.get("outbox_id")) == tag:
+                return PostRef(channel=where, ts=str(message["ts"]))
+        return None
 
     def update_card(self, ref: PostRef, card: Card) -> None:
         _call(lambda: self._client.chat_update(channel=ref.channel, ts=ref.ts, text=render_text(card),
@@ -73,6 +95,21 @@ class SlackPoster:
                                                    thread_ts=thread.ts if thread else None))
 
 
+EVENT_TYPE = "triage_outbox"  # chat.postMessage metadata: which outbox row posted this message
+RECENT = 200  # messages looked through when reconciling (a crash is found within its lease, so this is plenty)
+
+
+def _metadata(tag: str) -> dict[str, Any] | None:
+    return {"event_type": EVENT_TYPE, "event_payload": {"outbox_id": tag}} if tag else None
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return max(float(value), 0.0) if value else None
+    except ValueError:
+        return None
+
+
 def _call(request: Callable[[], Any]) -> Any:
     try:
         return request()
@@ -80,8 +117,10 @@ def _call(request: Callable[[], Any]) -> Any:
         raise _delivery_error(exc) from None
     except SlackClientError as exc:
         raise transient(f"Slack client error: {type(exc).__name__}") from None
-    except (TimeoutError, OSError) as exc:
+    except (TimeoutError, OSError) as exc:  # timeouts, connection resets, refused connections
         raise transient(f"Slack unreachable: {type(exc).__name__}") from None
+    except (http.client.HTTPException, ValueError) as exc:  # a cut-off or unreadable answer (a proxy's error page)
+        raise transient(f"Slack unreachable: a broken answer ({type(exc).__name__})") from None
 
 
 def _delivery_error(exc: SlackApiError) -> DeliveryError:
@@ -90,7 +129,7 @@ def _delivery_error(exc: SlackApiError) -> DeliveryError:
     error = str(data.get("error", "")) or f"HTTP {status}"
     if status == 429:
         retry_after = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after")
-        return transient("Slack rate limited (429)", float(retry_after) if retry_after else None)
+        return rate_limited("Slack rate limited (429)", _seconds(retry_after))
     if status >= 500:
         return transient(f"Slack server error {status}")
     log.debug("Slack answered %s: %s", status, data)
