@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             bot = ServeProcess(workdir=workdir, env=env, name="serve")
             bot.spawn()
             rss.watch(bot.pid)
-            bot.wait_ready(120)
+            bot.wait_ready(180)
             rows.append(("start to ready", f"{bot.ready_after:.2f} s ({bot.ready_path})", "< 3 s",
                          bot.ready_after < 3))
 
@@ -229,10 +229,12 @@ def main(argv: list[str] | None = None) -> int:
                 answer = sender.send(sms)
                 if not answer.acknowledged:
                     continue
+
+                def card(seen: int = seen) -> float | None:
+                    return next((t for t, _, text in slack.arrivals[seen:] if " ticket #" in text), None)
+
                 try:
-                    arrived = wait_for(lambda seen=seen: next((t for t, _, text in slack.arrivals[seen:]
-                                                               if " ticket #" in text), None), 120,
-                                       "the sample's card", every=0.002)
+                    arrived: float = wait_for(card, 120, "the sample's card", every=0.002)  # type: ignore[assignment]
                 except AssertionError:
                     continue
                 samples.append(arrived - started)

@@ -103,8 +103,8 @@ class FaultyProxy:
                     assert status is not None
                     self._answer(status, headers, payload)
                 elif kind == RATE_LIMITED:
-                    self._answer(429, {"Content-Type": "application/json", "Retry-After": str(proxy.plan.retry_after)},
-                                 b'{"ok": false, "error": "ratelimited", "code": 20429, "message": "Too Many Requests"}')
+                    headers = {"Content-Type": "application/json", "Retry-After": str(proxy.plan.retry_after)}
+                    self._answer(429, headers, b'{"ok": false, "error": "ratelimited", "code": 20429}')
                 elif kind in (SERVER_ERROR, DOOMED):
                     self._answer(500, {"Content-Type": "application/json"},
                                  b'{"ok": false, "error": "internal_error", "code": 20500, "message": "error"}')

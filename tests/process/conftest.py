@@ -30,8 +30,9 @@ def twilio() -> Iterator[StandIn]:
 
 @pytest.fixture
 def bots(tmp_path: Path, slack: SlackStandIn, twilio: StandIn) -> Iterator[BotFactory]:
-    """(Asks for the stand-ins so they outlive the processes.) bots(database_url, slack_api=..., twilio_api=..., name=..., config=clinic_yaml(...)) -> an unstarted
-    ServeProcess; the database is migrated first when the bot has `triage-bot migrate`."""
+    """bots(database_url, slack_api=..., twilio_api=..., name=..., config=clinic_yaml(...)) -> an unstarted
+    ServeProcess; the database is migrated first when the bot has `triage-bot migrate`. (Asks for the stand-ins
+    so that they outlive the processes.)"""
     made: list[ServeProcess] = []
     stores: list[Store] = []
 

@@ -135,12 +135,12 @@ class ServeProcess:
                 [sys.executable, "-m", "handlers.cli", "serve", *self.args], cwd=self.workdir, env=env,
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
-    def start(self, port: int | None = None, timeout: float = 120) -> ServeProcess:
+    def start(self, port: int | None = None, timeout: float = 180) -> ServeProcess:
         self.spawn(port)
         self.wait_ready(timeout)
         return self
 
-    def wait_ready(self, timeout: float = 120) -> None:
+    def wait_ready(self, timeout: float = 180) -> None:
         def ready() -> bool:
             assert self.process is not None
             if self.process.poll() is not None:

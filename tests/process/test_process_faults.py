@@ -46,8 +46,8 @@ def test_every_delivery_once_through_30_percent_failures(tmp_path: Path, bots: B
     bot = bots(url, slack_api=f"{slack_proxy.url}/api/", twilio_api=twilio_proxy.url, config=config).start()
     store = Store(url)
     sender = Sender(lambda sms: bot.url, concurrency=8)
-    traffic = scripts(60, bursts=3, adverse=2, run="faults") + [[Sms("SMdoomed1", DOOMED_PHONE,
-                                                                      "what are your hours?")]]
+    doomed = [Sms("SMdoomed1", DOOMED_PHONE, "what are your hours?")]
+    traffic = [*scripts(60, bursts=3, adverse=2, run="faults"), doomed]
     sent = sender.burst(traffic)
     assert all(s.acknowledged for s in sent), [(s.sms.sid, s.status, s.error) for s in sent if not s.acknowledged]
 
@@ -78,6 +78,7 @@ def test_every_delivery_once_through_30_percent_failures(tmp_path: Path, bots: B
     assert [(r.kind, r.target) for r in failed] == [("reply.sms", DOOMED_PHONE)], \
         [(r.kind, r.target, r.last_error) for r in failed]
     ticket_id = failed[0].ticket_id
+    assert ticket_id is not None
     events = [kind for (kind,) in store.rows(select(TicketEventRow.kind).where(
         TicketEventRow.ticket_id == ticket_id))]
     assert "delivery_failed" in events, events
