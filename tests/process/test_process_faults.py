@@ -73,19 +73,23 @@ def test_every_delivery_once_through_30_percent_failures(tmp_path: Path, bots: B
     pages = [r for r in store.outbox("chat.page", "page.sms")]
     assert pages and all(r.status == "sent" for r in pages), [(r.kind, r.status, r.last_error) for r in pages]
 
-    # Past the last retry: failed, audited, alerted, and the ticket is a human's again.
+    # Past the last retry: failed, audited, alerted to the managers, and the ticket is a human's again.
     failed = [r for r in store.outbox() if r.status == "failed"]
-    assert [(r.kind, r.target) for r in failed] == [("reply.sms", DOOMED_PHONE)], \
-        [(r.kind, r.target, r.last_error) for r in failed]
-    ticket_id = failed[0].ticket_id
-    assert ticket_id is not None
-    events = [kind for (kind,) in store.rows(select(TicketEventRow.kind).where(
-        TicketEventRow.ticket_id == ticket_id))]
-    assert "delivery_failed" in events, events
-    alerts = [p["text"] for p in checks.slack_posts(slack) if p["channel"] == "managers"
-              and f"ticket #{ticket_id}" in str(p.get("text")) and "failed" in str(p.get("text")).lower()]
-    assert len(alerts) == 1, alerts
-    assert {t.id: t.status for t in store.tickets()}[ticket_id] == "open"
+    doomed_rows = [r for r in failed if r.kind == "reply.sms" and r.target == DOOMED_PHONE]
+    assert len(doomed_rows) == 1, [(r.kind, r.target, r.status, r.last_error) for r in store.outbox("reply.sms")
+                                   if r.target == DOOMED_PHONE]
+    managers = [str(p.get("text")) for p in checks.slack_posts(slack) if p["channel"] == "managers"]
+    for row in failed:  # the doomed reply, and anything else the faults pushed past its last retry
+        if row.kind == "chat.alert":
+            continue  # an alert that could not be posted goes to the error log and /readyz instead
+        assert row.ticket_id is not None, (row.kind, row.target)
+        events = [kind for (kind,) in store.rows(select(TicketEventRow.kind).where(
+            TicketEventRow.ticket_id == row.ticket_id))]
+        assert "delivery_failed" in events, (row.kind, events)
+        alerts = [t for t in managers if f"ticket #{row.ticket_id}" in t and "failed" in t.lower()]
+        assert len(alerts) == 1, (row.kind, alerts)
+    doomed_ticket = doomed_rows[0].ticket_id
+    assert {t.id: t.status for t in store.tickets()}[doomed_ticket or 0] == "open"
     sender.close()
     store.close()
     slack_proxy.close()

@@ -63,7 +63,7 @@ def test_two_instances_share_the_work_once(tmp_path: Path, bots: BotFactory, sla
     config = clinic_yaml(sla_minutes={"clinical": 1, "billing": 1, "adverse_event": 1},
                          ladder="[{after_minutes: 0, notify: role}]",
                          page_ladder="[{after_minutes: 0, notify: backup}]",
-                         digest_at=_next_minute(ZoneInfo("America/New_York"), timedelta(seconds=40)))
+                         digest_at=_next_minute(ZoneInfo("America/New_York"), timedelta(seconds=90)))
     common = {"slack_api": f"{slack.url}/api/", "twilio_api": twilio.url, "config": config}
     one = bots(pg_database, name="one", **common)
     two = bots(pg_database, name="two", **common)
@@ -92,7 +92,7 @@ def test_two_instances_share_the_work_once(tmp_path: Path, bots: BotFactory, sla
 
     wait_for(lambda: not nudged(), 180, "every clinical, billing and adverse-event ticket nudged",
              describe=lambda: f"not nudged: {nudged()}")
-    wait_for(digests, 150, "the scheduled digest posted")
+    wait_for(digests, 240, "the scheduled digest posted")
     wait_for(lambda: not checks.pending(store), 180, "every delivery sent",
              describe=lambda: "\n".join(checks.pending(store)[:20]))
     assert one.alive() and two.alive()
