@@ -295,6 +295,20 @@ class Sender:
             list(pool.map(run, scripts))
         return results
 
+    def until_acknowledged(self, scripts: Iterable[Sequence[Sms]], rounds: int = 3) -> tuple[list[Sent], list[Sent]]:
+        """The burst, then Twilio's retries of what got no 2xx (same MessageSid), up to `rounds` tries in all.
+        Returns (first answers, every answer)."""
+        first = self.burst(scripts)
+        every = list(first)
+        waiting = [s.sms for s in first if not s.acknowledged]
+        for _ in range(rounds - 1):
+            if not waiting:
+                break
+            answers = self.burst([[sms] for sms in waiting])
+            every += answers
+            waiting = [s.sms for s in answers if not s.acknowledged]
+        return first, every
+
     def close(self) -> None:
         self.client.close()
 

@@ -48,8 +48,10 @@ def test_every_delivery_once_through_30_percent_failures(tmp_path: Path, bots: B
     sender = Sender(lambda sms: bot.url, concurrency=8)
     doomed = [Sms("SMdoomed1", DOOMED_PHONE, "what are your hours?")]
     traffic = [*scripts(60, bursts=3, adverse=2, run="faults"), doomed]
-    sent = sender.burst(traffic)
-    assert all(s.acknowledged for s in sent), [(s.sms.sid, s.status, s.error) for s in sent if not s.acknowledged]
+    first, sent = sender.until_acknowledged(traffic)
+    acknowledged = {s.sms.sid for s in sent if s.acknowledged}
+    assert len(acknowledged) == sum(map(len, traffic)), [(s.sms.sid, s.status, s.error) for s in sent
+                                                         if not s.acknowledged][:10]
 
     wait_for(lambda: store.untriaged() == 0, 60, "every message triaged")
 
@@ -90,6 +92,8 @@ def test_every_delivery_once_through_30_percent_failures(tmp_path: Path, bots: B
         assert len(alerts) == 1, (row.kind, alerts)
     doomed_ticket = doomed_rows[0].ticket_id
     assert {t.id: t.status for t in store.tickets()}[doomed_ticket or 0] == "open"
+    # Vendor outages never slow the webhooks past Twilio's timeout: every text was acknowledged the first time.
+    assert [(s.sms.sid, s.status, s.error) for s in first if not s.acknowledged] == []
     sender.close()
     store.close()
     slack_proxy.close()
