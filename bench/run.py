@@ -168,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--card-sample", type=int, default=30, help="card-needing texts timed one at a time")
     parser.add_argument("--drain-timeout", type=float, default=300, help="seconds to wait for the burst's deliveries")
+    parser.add_argument("--sample-timeout", type=float, default=300, help="seconds for the whole card sample")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, SQLite file)")
     args = parser.parse_args(argv)
 
@@ -222,7 +223,10 @@ def main(argv: list[str] | None = None) -> int:
 
             # Intake to card, one at a time after the burst, against a bare chat.postMessage from this client.
             samples: list[float] = []
+            sampling_ends = time.monotonic() + args.sample_timeout
             for i in range(args.card_sample):
+                if time.monotonic() > sampling_ends:
+                    break
                 sms = Sms(f"SMsample{i:04d}", f"+1917555{i:04d}", SAMPLE_BODIES[i % len(SAMPLE_BODIES)])
                 seen = len(slack.arrivals)
                 started = time.monotonic()
@@ -234,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
                     return next((t for t, _, text in slack.arrivals[seen:] if " ticket #" in text), None)
 
                 try:
-                    arrived: float = wait_for(card, 120, "the sample's card", every=0.002)  # type: ignore[assignment]
+                    arrived: float = wait_for(card, max(0.0, sampling_ends - time.monotonic()), "the sample's card",
+                                              every=0.002)  # type: ignore[assignment]
                 except AssertionError:
                     continue
                 samples.append(arrived - started)
