@@ -33,11 +33,13 @@ from typing import Any
 
 import httpx
 import psutil
+from sqlalchemy import select
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bot.storage.models import InboundMessageRow  # noqa: E402
 from tests.process import checks  # noqa: E402
 from tests.process.harness import (  # noqa: E402
     Sender,
@@ -223,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
 
             # Intake to card, one at a time after the burst, against a bare chat.postMessage from this client.
             samples: list[float] = []
+            tickets: dict[str, int] = {}
             sampling_ends = time.monotonic() + args.sample_timeout
             for i in range(args.card_sample):
                 if time.monotonic() > sampling_ends:
@@ -234,12 +237,21 @@ def main(argv: list[str] | None = None) -> int:
                 if not answer.acknowledged:
                     continue
 
-                def card(seen: int = seen) -> float | None:
-                    return next((t for t, _, text in slack.arrivals[seen:] if " ticket #" in text), None)
+                def card(seen: int = seen, sid: str = sms.sid) -> float | None:
+                    """When this text's own ticket's card arrived (not another ticket's from the backlog)."""
+                    if sid not in tickets:
+                        found = store.rows(select(InboundMessageRow.ticket_id)
+                                           .where(InboundMessageRow.provider_message_id == sid))
+                        if not found or found[0][0] is None:
+                            return None
+                        tickets[sid] = int(found[0][0])
+                    ticket = tickets[sid]
+                    return next((t for t, _, text in slack.arrivals[seen:] if text.endswith(f"ticket #{ticket}")),
+                                None)
 
                 try:
                     arrived: float = wait_for(card, max(0.0, sampling_ends - time.monotonic()), "the sample's card",
-                                              every=0.002)  # type: ignore[assignment]
+                                              every=0.01)  # type: ignore[assignment]
                 except AssertionError:
                     continue
                 samples.append(arrived - started)
