@@ -78,6 +78,7 @@ def _is_demo(path: Path) -> bool:
 def cmd_migrate(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
+    from bot.settings import TriageSettings
     from bot.storage.db import Database, head_revisions, migrate_to_head
     from handlers.doctor.database import shown_url
 
@@ -152,6 +153,7 @@ def cmd_ticket_show(args: argparse.Namespace) -> int:
 
 def cmd_outbox_list(args: argparse.Namespace) -> int:
     from bot.outbox.dead import failed
+    from bot.settings import TriageSettings
     from bot.storage.db import Database
 
     settings = TriageSettings()
@@ -169,6 +171,7 @@ def cmd_outbox_list(args: argparse.Namespace) -> int:
 def cmd_outbox_retry(args: argparse.Namespace) -> int:
     from bot.clock import SystemClock
     from bot.outbox.dead import retry
+    from bot.settings import TriageSettings
     from bot.storage.db import Database
 
     settings = TriageSettings()
