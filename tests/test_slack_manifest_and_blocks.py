@@ -25,6 +25,9 @@ BOT_SCOPES = [
     "channels:read",
     "groups:read",
     "files:write",
+    "channels:history",
+    "groups:history",
+    "im:history",
 ]
 ACTION_IDS = {a.value for a in ActionId}
 

@@ -11,17 +11,25 @@ class DeliveryError(Exception):
     """
 
     def __init__(self, reason: str, *, transient: bool, retry_after: float | None = None,
-                 counts: bool = True, rate_limited: bool = False) -> None:
+                 counts: bool = True, rate_limited: bool = False, maybe_sent: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.transient = transient
         self.retry_after = retry_after
         self.counts = counts
         self.rate_limited = rate_limited  # the destination said slow down: every row to it waits
+        # No clear answer (a timeout, a reset, a cut-off or 5xx answer): the message may have landed, so the
+        # next try first asks the destination (the row's `reconcile`) instead of sending blind.
+        self.maybe_sent = maybe_sent
 
 
 def transient(reason: str, retry_after: float | None = None) -> DeliveryError:
     return DeliveryError(reason, transient=True, retry_after=retry_after)
+
+
+def unanswered(reason: str) -> DeliveryError:
+    """The request went out and no clear answer came back: retried, and reconciled before it is sent again."""
+    return DeliveryError(reason, transient=True, maybe_sent=True)
 
 
 def rate_limited(reason: str, retry_after: float | None = None) -> DeliveryError:

@@ -201,6 +201,8 @@ class OutboxWorker:
             wait = FOREVER[row.failures - 1] if 0 < row.failures <= len(FOREVER) else RETRY_FOREVER_EVERY
         row.next_attempt_at = now + wait
         row.last_error = error.reason
+        if error.maybe_sent and delivery.reconcile is not None:
+            row.leased_until = now  # an expired lease: the outcome is unknown, so the next claim reconciles first
         if delivery.pace_seconds and error.rate_limited:
             _hold_pace(session, row.target, now + wait)  # the destination said wait: every row to it waits
         elif delivery.pace_seconds and not error.counts:
@@ -264,11 +266,18 @@ def _loggable(reason: str) -> str:
     return _NUMBERS.sub("[number]", " ".join(reason.split()))[:300]
 
 
-def _reconciled(delivery: Delivery, session: Session, row: OutboxRow) -> dict[str, Any] | None:
+RECONCILE_RETRY_SECONDS = 2.0
+
+
+def _reconciled(delivery: Delivery, session: Session, row: OutboxRow) -> dict[str, Any] | DeliveryError | None:
     assert delivery.reconcile is not None
     try:
         found = delivery.reconcile(session, row)
     except DeliveryError as error:
+        if error.transient:
+            # The destination cannot say yet: ask again shortly rather than risk posting it twice.
+            return DeliveryError(f"checking whether it landed: {error.reason}", transient=True, counts=False,
+                                 maybe_sent=True, retry_after=RECONCILE_RETRY_SECONDS)
         log.info("outbox: could not check whether #%s landed (%s); sending", row.id, _loggable(error.reason),
                  extra={"outbox_id": row.id})
         return None

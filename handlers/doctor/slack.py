@@ -17,7 +17,8 @@ from integrations.slack.settings import SlackSettings
 NAME = "Slack"
 # The bot scopes manifest.yml declares (a test keeps the two in step).
 REQUIRED_SCOPES = frozenset({"chat:write", "chat:write.public", "commands", "im:write", "users:read",
-                             "usergroups:read", "channels:read", "groups:read", "files:write"})
+                             "usergroups:read", "channels:read", "groups:read", "files:write",
+                             "channels:history", "groups:history", "im:history"})
 TOKEN_PAGE = "the app's OAuth & Permissions page"
 
 

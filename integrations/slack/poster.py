@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.cards.model import Card
 from bot.mentions import Mention
-from bot.outbox.errors import DeliveryError, permanent, rate_limited, transient
+from bot.outbox.errors import DeliveryError, permanent, rate_limited, transient, unanswered
 from bot.ports import PostRef
 from integrations.slack.blocks import render_blocks, render_text
 from integrations.slack.mentions import with_mentions
@@ -116,11 +116,11 @@ def _call(request: Callable[[], Any]) -> Any:
     except SlackApiError as exc:
         raise _delivery_error(exc) from None
     except SlackClientError as exc:
-        raise transient(f"Slack client error: {type(exc).__name__}") from None
+        raise unanswered(f"Slack client error: {type(exc).__name__}") from None
     except (TimeoutError, OSError) as exc:  # timeouts, connection resets, refused connections
-        raise transient(f"Slack unreachable: {type(exc).__name__}") from None
+        raise unanswered(f"Slack unreachable: {type(exc).__name__}") from None
     except (http.client.HTTPException, ValueError) as exc:  # a cut-off or unreadable answer (a proxy's error page)
-        raise transient(f"Slack unreachable: a broken answer ({type(exc).__name__})") from None
+        raise unanswered(f"Slack unreachable: a broken answer ({type(exc).__name__})") from None
 
 
 def _delivery_error(exc: SlackApiError) -> DeliveryError:
@@ -131,7 +131,7 @@ def _delivery_error(exc: SlackApiError) -> DeliveryError:
         retry_after = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after")
         return rate_limited("Slack rate limited (429)", _seconds(retry_after))
     if status >= 500:
-        return transient(f"Slack server error {status}")
+        return unanswered(f"Slack server error {status}")
     log.debug("Slack answered %s: %s", status, data)
     if error in PERMANENT_ERRORS:
         fix = FIXES.get(error)
