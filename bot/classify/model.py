@@ -29,6 +29,7 @@ from bot.classify.tfidf import SparseRow, Tfidf
 from bot.domain import Category
 
 CATEGORIES = tuple(Category)
+MAX_CHARS = 2_000  # characters of a message the model reads (bot.flows.reading.READ_LIMIT for the whole triage)
 _SPACES = re.compile(r"\s+")
 _REPEATS = re.compile(r"(.)\1{2,}")
 
@@ -100,6 +101,8 @@ class TriageModel:
         return self.classify_many([text])[0]
 
     def classify_many(self, texts: list[str]) -> list[Classification]:
+        # The cost is bounded whatever the body's size: the model reads the start of a very long message.
+        texts = [text[:MAX_CHARS] for text in texts]
         decision, words = self._decision([normalize(t) for t in texts])
         probabilities = softmax(decision)
         results = []
