@@ -219,6 +219,9 @@ class SlackStandIn:
                 return self._failure_reply(queue.popleft())
             if bad_body:
                 return self._json({"ok": False, "error": "invalid_json"})
+            channel = args.get("channel")
+            if isinstance(channel, str) and channel.startswith("D") and channel[1:] in self._channels:
+                args = {**args, "channel": channel[1:]}  # a DM's id (conversations.open): kept under the user id
             handler = getattr(self, "_m_" + method.replace(".", "_"), None)
             result: dict[str, Any] = handler(args) if handler else {"ok": True}
             extra = {"X-OAuth-Scopes": ",".join(self.scopes)} if method == "auth.test" and self.scopes else None
