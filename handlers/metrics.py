@@ -16,7 +16,7 @@ from datetime import datetime
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, literal_column, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -106,9 +106,10 @@ class DatabaseCollector(Collector):
         deliveries = GaugeMetricFamily("triage_outbox_deliveries", "Outbox items by kind and result: sent, failed "
                                        "(gave up), retrying (failed at least once, still pending)",
                                        labels=["kind", "result"])
-        for kind, status, retried, count in session.execute(
-                select(OutboxRow.kind, OutboxRow.status, OutboxRow.attempts > 0, func.count())
-                .group_by(OutboxRow.kind, OutboxRow.status, OutboxRow.attempts > 0)):
+        retried_once = (OutboxRow.attempts > literal_column("0")).label("retried")  # one expression, grouped by
+        for kind, status, retried, count in session.execute(                   # name (PostgreSQL needs the same)
+                select(OutboxRow.kind, OutboxRow.status, retried_once, func.count())
+                .group_by(OutboxRow.kind, OutboxRow.status, retried_once)):
             if status == OutboxStatus.PENDING.value:
                 if retried:
                     deliveries.add_metric([kind, "retrying"], count)
