@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot.storage.gate import urgent_writes
 from handlers.doctor.twilio import needs_twilio
 from handlers.health import Health, readiness
 from handlers.metrics import CONTENT_TYPE, exposition, registry_for
@@ -96,6 +97,18 @@ class LastResort:
             await JSONResponse({"error": reason}, status_code=status)(scope, receive, send)
 
 
+class RequestPathFirst:
+    """Database writes made while answering a request (a webhook storing a message, a click) go before the
+    background workers' on SQLite's single write lock (bot/storage/gate.py), so a burst is acknowledged fast."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        with urgent_writes():  # a context variable: the threads this request hands work to see it too
+            await self.app(scope, receive, send)
+
+
 def create_app(service: Service, slack: SlackApp | None = None, *, workers: Workers | None = None) -> Starlette:
     """`workers`, when given, reports whether each background worker of this process runs (for /readyz)."""
     app = Starlette(
@@ -107,7 +120,7 @@ def create_app(service: Service, slack: SlackApp | None = None, *, workers: Work
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
         ],
-        middleware=[Middleware(LastResort)],
+        middleware=[Middleware(LastResort), Middleware(RequestPathFirst)],
     )
     app.state.service = service
     app.state.slack = slack

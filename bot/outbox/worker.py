@@ -1,7 +1,8 @@
 """Delivers due outbox rows. Safe with any number of workers and instances on one database.
 
-- A row is claimed with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL; on SQLite every transaction is
-  `BEGIN IMMEDIATE`, so claims are serialised) and its `leased_until` stays set until the outcome is written.
+- A row is claimed with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL; on SQLite write transactions are
+  serialised) and its `leased_until` stays set until the outcome is written. The vendor call itself runs in a
+  read-only snapshot, outside any write transaction: the outcome is written in a short one after it.
   A worker that dies mid-delivery leaves the lease; after it expires another worker takes the row over and,
   because the outcome of the last try is unknown, first asks the destination whether it landed (`reconcile`).
 - Pacing per destination (`outbox_pace`) is claimed in the same transaction with a conditional UPDATE/INSERT,
@@ -154,24 +155,38 @@ class OutboxWorker:
             log.exception("outbox: delivering #%s failed", claim.row_id, extra={"outbox_id": claim.row_id})
 
     def _deliver(self, claim: Claim) -> None:
-        with self._db.transaction() as session:
-            row = session.scalars(select(OutboxRow).where(OutboxRow.id == claim.row_id)
-                                  .with_for_update(skip_locked=True)).first()
-            now = self._clock.now()
-            if (row is None or row.attempts != claim.attempt or row.leased_until is None
-                    or row.leased_until <= now):
+        # The vendor call runs in a read-only snapshot (it only reads: the ticket, its card, the opt-outs), so no
+        # write lock is held while Slack or Twilio answers; the outcome is written in a short transaction after.
+        # The lease makes the row ours for the whole call; a crash in between leaves it leased with the outcome
+        # unknown, and the next claim reconciles first.
+        with self._db.read() as session:
+            row = session.get(OutboxRow, claim.row_id)
+            if not _still_ours(row, claim, self._clock.now()):
                 return  # the lease ran out before its turn (or another worker took it over): not ours to send
+            assert row is not None
             delivery = self._deliveries.get(row.kind)
-            if delivery is None:
-                self._fail(session, row, now, f"no transport configured for {row.kind}")
-                return
             outcome: dict[str, Any] | DeliveryError | None = None
-            if claim.unknown and delivery.reconcile is not None:
+            if delivery is None:
+                outcome = DeliveryError(f"no transport configured for {row.kind}", transient=False)
+            elif claim.unknown and delivery.reconcile is not None:
                 outcome = _reconciled(delivery, session, row)
             if outcome is None:
+                assert delivery is not None
                 outcome = _attempt(delivery, session, row)
+        with self._db.transaction() as session:
+            row = session.scalars(select(OutboxRow).where(OutboxRow.id == claim.row_id)
+                                  .with_for_update()).first()
             now = self._clock.now()
+            if row is None or row.attempts != claim.attempt or row.leased_until is None:
+                # Taken over after our lease ran out mid-call: the new holder reconciles before sending again.
+                log.warning("outbox: #%s's lease ran out during its delivery; its new holder checks whether it "
+                            "landed", claim.row_id, extra={"outbox_id": claim.row_id})
+                return
             row.leased_until = None
+            if delivery is None:
+                assert isinstance(outcome, DeliveryError)
+                self._fail(session, row, now, outcome.reason)
+                return
             if isinstance(outcome, DeliveryError):
                 self._failed_try(session, row, delivery, now, outcome)
                 return
@@ -219,6 +234,11 @@ class OutboxWorker:
         log.warning("outbox: gave up on %s #%s after %s attempt(s): %s", row.kind, row.id, row.attempts,
                     _loggable(reason), extra={"outbox_id": row.id, "kind": row.kind, "attempts": row.attempts})
         _guarded("alerting about", row, lambda: self._on_failed(session, row, now), session)
+
+
+def _still_ours(row: OutboxRow | None, claim: Claim, now: datetime) -> bool:
+    return (row is not None and row.status == OutboxStatus.PENDING.value and row.attempts == claim.attempt
+            and row.leased_until is not None and row.leased_until > now)
 
 
 def _take_pace(session: Session, target: str, now: datetime, seconds: float) -> bool:
@@ -292,8 +312,7 @@ def _reconciled(delivery: Delivery, session: Session, row: OutboxRow) -> dict[st
 
 def _attempt(delivery: Delivery, session: Session, row: OutboxRow) -> dict[str, Any] | DeliveryError:
     try:
-        with session.begin_nested():
-            return delivery.send(session, row)
+        return delivery.send(session, row)
     except DeliveryError as error:
         return error
     except Exception as exc:

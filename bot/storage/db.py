@@ -20,10 +20,14 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.storage.gate import WriteGate
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 MIGRATION_LOCK_KEY = 0x7472_6961_6765  # "triage": the pg_advisory_lock every instance's upgrade takes
 """Fixed, so `triage-bot migrate` and any instance that auto-migrates wait for each other."""
+
+READ_ONLY = "triage_read_only"  # the execution option of the engine that `Database.read` sessions use
 
 POOL_SIZE = 5
 """Connections kept per process on PostgreSQL: the webhook threads, the outbox and the scheduler's jobs."""
@@ -55,7 +59,10 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(connection):  # type: ignore[no-untyped-def]
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # A write transaction takes the write lock at its start (two writers never deadlock on an upgrade);
+            # a read (`Database.read`) is a snapshot that takes no lock (WAL: readers and the writer run together).
+            read = connection.get_execution_options().get(READ_ONLY, False)
+            connection.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
 
         return engine
     # PostgreSQL (READ COMMITTED): a small pool per process, checked before use so a restarted server or a
@@ -158,14 +165,29 @@ class Database:
             self.engine.dispose()
             raise
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._reads = sessionmaker(self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
+        # SQLite: one writer at a time, queued in this process with the request path first (bot/storage/gate.py).
+        self.gate = WriteGate() if self.engine.dialect.name == "sqlite" else None
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
+        """A write transaction: committed when the block ends, rolled back on an error."""
+        if self.gate is None:
+            with self._sessions() as session, session.begin():
+                yield session
+            return
+        with self.gate.held(), self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only snapshot: on SQLite it takes no lock and never waits for a writer."""
+        with self._reads() as session, session.begin():
             yield session
 
     def session(self) -> Session:
-        return self._sessions()
+        """A session for reading (reports, health): on SQLite its transactions take no lock."""
+        return self._reads()
 
     def dispose(self) -> None:
         self.engine.dispose()
