@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -27,7 +28,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ from tests.process.harness import (  # noqa: E402
     Sms,
     Store,
     clinic_yaml,
+    free_port,
     migrate,
     percentile,
     serve_env,
@@ -79,31 +80,44 @@ class TimedSlack(SlackStandIn):
         return result
 
 
+BARE_SERVER = """
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+BODY = b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as uvicorn does for the bot
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY)
+    def log_message(self, format, *args):
+        pass
+ThreadingHTTPServer.request_queue_size = 128
+server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
+server.daemon_threads = True
+print("ready", flush=True)
+server.serve_forever()
+"""
+
+
 class Bare:
-    """A bare local HTTP server: reads the request and answers the empty TwiML, nothing else."""
+    """A bare local HTTP server in its own process (as the bot is): reads the request and answers the empty
+    TwiML, nothing else."""
 
     def __init__(self) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                self.send_response(200)
-                self.send_header("Content-Type", "text/xml")
-                self.send_header("Content-Length", str(len(EMPTY_TWIML)))
-                self.end_headers()
-                self.wfile.write(EMPTY_TWIML)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._server.request_queue_size = 128
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        port = free_port()
+        self._process = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(port)], stdout=subprocess.PIPE,
+                                         stdin=subprocess.DEVNULL)
+        assert self._process.stdout is not None
+        self._process.stdout.readline()  # "ready"
+        self.url = f"http://127.0.0.1:{port}"
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._process.terminate()
+        self._process.wait(10)
 
 
 class PeakRss:

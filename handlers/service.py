@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from starlette.concurrency import run_in_threadpool
 
 from bot.clock import Clock
 from bot.config.models import ClinicConfig, StaffMember
@@ -21,6 +24,7 @@ from bot.flows.unreadable import make_unreadable
 from bot.outbox.worker import OutboxWorker
 from bot.settings import TriageSettings, TwilioSettings
 from bot.storage.db import Database
+from handlers.intake_writer import IntakeWriter
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,15 @@ class Service:
     on_work: Callable[[], None] = field(default=lambda: None)  # wakes the outbox worker in `serve`
     on_triage: Callable[[], None] = field(default=lambda: None)  # wakes the triage workers in `serve`
     worker_id: str = field(default_factory=worker_name)  # who holds this process's triage claims
+    writer: IntakeWriter | None = None  # `serve`: webhooks' messages stored many to a transaction
+
+    async def store(self, message: InboundMessage) -> Accepted:
+        """`take` for a request handler: through the group-committing writer when `serve` runs one."""
+        if self.writer is None:
+            return await run_in_threadpool(self.take, message)
+        accepted = await asyncio.wrap_future(self.writer.submit(message))
+        self.on_triage()
+        return accepted
 
     def take(self, message: InboundMessage) -> Accepted:
         """Store the message (that is what the 2xx promises) and wake a triage worker; triage runs off the request."""

@@ -3,12 +3,18 @@
 The poll is what picks up messages stored before a crash (by this instance or another), retries due after a
 failure and leases that expired; the wake makes a new message's triage start at once. A worker survives any
 exception (logged by class name only: a message's text never reaches the log) and stops at `stop()`.
+
+Acknowledgement first: while webhooks are arriving (one came in the last `QUIET_SECONDS`), a worker waits
+before its next message, at most `MAX_DEFER_SECONDS`, so a burst's webhooks do not queue for the CPU behind
+classification and are answered well inside the senders' timeouts; triage catches up as soon as the burst
+pauses, and never stops altogether (one message per worker per `MAX_DEFER_SECONDS` at the least).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from handlers.service import Service
 
@@ -16,6 +22,8 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
 WORKERS = 2
+QUIET_SECONDS = 0.05
+MAX_DEFER_SECONDS = 1.0
 
 
 class TriageWorkers:
@@ -24,10 +32,13 @@ class TriageWorkers:
         self.poll_seconds = poll_seconds
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._last_intake = 0.0  # time.monotonic() of the latest webhook that stored a message
         self._threads = [threading.Thread(target=self._loop, name=f"triage-{n}", daemon=True)
                          for n in range(workers)]
 
     def wake(self) -> None:
+        """A message was stored (Service.on_triage)."""
+        self._last_intake = time.monotonic()
         self._wake.set()
 
     def start(self) -> None:
@@ -52,6 +63,19 @@ class TriageWorkers:
             if self._stop.is_set():
                 return
             try:
-                self.service.run_triage()
+                while not self._stop.is_set():
+                    self._yield_to_intake()
+                    if not self.service.run_triage(limit=1):
+                        break
             except Exception as exc:  # the database away, a bug: the worker lives on and tries at the next tick
                 log.warning("triage worker: %s; trying again in %s s", type(exc).__name__, self.poll_seconds)
+
+    def _yield_to_intake(self) -> None:
+        """Wait while webhooks are arriving, up to MAX_DEFER_SECONDS."""
+        give_up = time.monotonic() + MAX_DEFER_SECONDS
+        while not self._stop.is_set():
+            now = time.monotonic()
+            quiet_at = self._last_intake + QUIET_SECONDS
+            if now >= quiet_at or now >= give_up:
+                return
+            self._stop.wait(min(quiet_at, give_up) - now)

@@ -132,5 +132,5 @@ async def inbound_sms(request: Request) -> Response:
         # A provider answering a page ("42", "ack"): handled as a staff command, answered by text through the outbox.
         await run_in_threadpool(service.take_staff_text, staff, message)
         return Response(EMPTY_TWIML, media_type="text/xml")
-    await run_in_threadpool(service.take, message)
+    await service.store(message)
     return Response(EMPTY_TWIML, media_type="text/xml")

@@ -6,7 +6,6 @@ import hashlib
 import hmac
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -92,5 +91,5 @@ async def inbound_web(request: Request) -> Response:
         message = await parse(service, request)
     except Rejected as rejected:
         return rejected.response()
-    taken = await run_in_threadpool(service.take, message)
+    taken = await service.store(message)
     return JSONResponse({"status": "accepted", "duplicate": taken.duplicate}, status_code=200)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from bot.domain import Channel
 from bot.storage.db import Database
@@ -41,18 +43,7 @@ def accept(db: Database, message: InboundMessage) -> Accepted:
         return Accepted(existing, duplicate=True)
     try:
         with db.transaction() as session:
-            row = InboundMessageRow(
-                channel=message.channel.value,
-                provider_message_id=message.provider_message_id,
-                sender=message.sender,
-                sender_name=message.sender_name,
-                sender_phone=message.sender_phone,
-                sender_email=message.sender_email,
-                recipient=message.recipient,
-                body=message.body,
-                media=message.media,
-                received_at=message.received_at,
-            )
+            row = _row(message)
             session.add(row)
             session.flush()
             return Accepted(row.id, duplicate=False)
@@ -64,8 +55,62 @@ def accept(db: Database, message: InboundMessage) -> Accepted:
         return Accepted(found, duplicate=True)
 
 
+def accept_all(db: Database, messages: Sequence[InboundMessage]) -> list[Accepted]:
+    """Commit several messages in one transaction (one disk flush for all: a burst's group commit), each once per
+    provider id, in order; the answers line up with `messages`. A race with another instance on one of them
+    (the unique index refuses it) falls back to storing them one by one."""
+    key = {id(m): (m.channel.value, m.provider_message_id) for m in messages}
+    with db.read() as session:
+        stored = dict(_stored(session, set(key.values())))
+    fresh: dict[tuple[str, str], InboundMessageRow] = {}
+    try:
+        with db.transaction() as session:
+            for message in messages:
+                if key[id(message)] not in stored and key[id(message)] not in fresh:
+                    fresh[key[id(message)]] = row = _row(message)
+                    session.add(row)
+            session.flush()
+    except IntegrityError:
+        return [accept(db, message) for message in messages]
+    answers, answered = [], set()
+    for message in messages:
+        k = key[id(message)]
+        if k in stored:
+            answers.append(Accepted(stored[k], duplicate=True))
+        else:  # a second copy of a message in the same batch is a duplicate of the first
+            answers.append(Accepted(fresh[k].id, duplicate=k in answered))
+            answered.add(k)
+    return answers
+
+
+def _stored(session: Session, keys: set[tuple[str, str]]) -> Iterator[tuple[tuple[str, str], int]]:
+    by_channel: dict[str, list[str]] = {}
+    for channel, provider_id in keys:
+        by_channel.setdefault(channel, []).append(provider_id)
+    for channel, ids in by_channel.items():
+        for provider_id, row_id in session.execute(
+                select(InboundMessageRow.provider_message_id, InboundMessageRow.id).where(
+                    InboundMessageRow.channel == channel, InboundMessageRow.provider_message_id.in_(ids))):
+            yield (channel, provider_id), row_id
+
+
+def _row(message: InboundMessage) -> InboundMessageRow:
+    return InboundMessageRow(
+        channel=message.channel.value,
+        provider_message_id=message.provider_message_id,
+        sender=message.sender,
+        sender_name=message.sender_name,
+        sender_phone=message.sender_phone,
+        sender_email=message.sender_email,
+        recipient=message.recipient,
+        body=message.body,
+        media=message.media,
+        received_at=message.received_at,
+    )
+
+
 def _find(db: Database, message: InboundMessage) -> int | None:
-    with db.transaction() as session:
+    with db.read() as session:
         return session.scalars(
             select(InboundMessageRow.id).where(
                 InboundMessageRow.channel == message.channel.value,
