@@ -69,13 +69,13 @@ class Service:
         self.on_work()
         return answer
 
-    def run_triage(self, limit: int | None = None) -> int:
+    def run_triage(self, limit: int | None = None, *, wake_outbox: bool = True) -> int:
         """Claim and triage every due stored message (new, retried after a failure, or left by a crash)."""
         done = run_due(self.db, self.clock, self.config, self.worker_id, limit=limit,
                        triage=lambda message_id: process_inbound(self.db, self.triage, message_id),
                        unreadable=lambda message_id, attempts: make_unreadable(
                            self.db, self.config, self.clock, message_id, attempts))
-        if done:
+        if done and wake_outbox:
             self.on_work()
         return done
 

@@ -24,6 +24,7 @@ POLL_SECONDS = 1.0
 WORKERS = 2
 QUIET_SECONDS = 0.05
 MAX_DEFER_SECONDS = 1.0
+WAKE_OUTBOX_SECONDS = 0.25  # during a run of messages the outbox is woken this often, not once per message
 
 
 class TriageWorkers:
@@ -63,12 +64,26 @@ class TriageWorkers:
             if self._stop.is_set():
                 return
             try:
-                while not self._stop.is_set():
-                    self._yield_to_intake()
-                    if not self.service.run_triage(limit=1):
-                        break
+                self._drain()
             except Exception as exc:  # the database away, a bug: the worker lives on and tries at the next tick
                 log.warning("triage worker: %s; trying again in %s s", type(exc).__name__, self.poll_seconds)
+
+    def _drain(self) -> None:
+        """Triage until nothing is due, one message at a time (yielding to a burst between them), waking the
+        outbox for the new cards and replies at most every WAKE_OUTBOX_SECONDS and at the end."""
+        pending, woken = 0, time.monotonic()
+        try:
+            while not self._stop.is_set():
+                self._yield_to_intake()
+                if not self.service.run_triage(limit=1, wake_outbox=False):
+                    return
+                pending += 1
+                if time.monotonic() - woken >= WAKE_OUTBOX_SECONDS:
+                    self.service.on_work()
+                    pending, woken = 0, time.monotonic()
+        finally:
+            if pending:
+                self.service.on_work()
 
     def _yield_to_intake(self) -> None:
         """Wait while webhooks are arriving, up to MAX_DEFER_SECONDS."""

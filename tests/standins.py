@@ -42,7 +42,7 @@ class StandIn:
         self.requests: list[Recorded] = []
         self.script: deque[Answer] = deque()
         self.by_path: dict[str, deque[Answer]] = {}  # scripted answers for requests whose path contains the key
-        self._default = default
+        self.default = default  # replaceable: what unscripted requests are answered with
         self._lock = threading.Lock()
         stand_in = self
 
@@ -83,7 +83,7 @@ class StandIn:
                     return answers.popleft()
             if self.script:
                 return self.script.popleft()
-        return self._default(recorded)
+        return self.default(recorded)
 
     def close(self) -> None:
         self._server.shutdown()

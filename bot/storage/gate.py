@@ -86,6 +86,11 @@ class WriteGate:
             self._owner = None
             self._cond.notify_all()
 
+    def waiting(self) -> tuple[int, int]:
+        """How many urgent and other writers wait right now."""
+        with self._cond:
+            return len(self._queues[True]), len(self._queues[False])
+
     def _my_turn(self, urgent: bool, place: object) -> bool:
         if self._owner is not None or self._queues[urgent][0] is not place:
             return False
