@@ -264,11 +264,11 @@ def test_serve_triage_workers_triage_what_take_stores_and_survive_a_failure(clin
     original = service.run_triage
     calls, triaged = [0], threading.Event()
 
-    def run_triage(limit: int | None = None) -> int:
+    def run_triage(limit: int | None = None, *, wake_outbox: bool = True) -> int:
         calls[0] += 1
         if calls[0] == 1:
             raise RuntimeError("database away for a moment")
-        count = original(limit)
+        count = original(limit, wake_outbox=wake_outbox)
         if count:
             triaged.set()
         return count
