@@ -44,15 +44,20 @@ def waiting_on(gate: WriteGate, urgent: int, normal: int) -> Callable[[], bool]:
     return lambda: gate.waiting() == (urgent, normal)
 
 
-def test_the_gate_lets_an_urgent_writer_in_before_background_writers_that_came_first() -> None:
-    gate = WriteGate()
-    order: list[str] = []
-    gate.acquire(False)
+def recording(gate: WriteGate, order: list[str]) -> Callable[[str, bool], None]:
+    """A writer that notes its name once it holds the gate."""
 
     def writer(name: str, urgent: bool) -> None:
         with gate.held(urgent):
             order.append(name)
 
+    return writer
+
+
+def test_the_gate_lets_an_urgent_writer_in_before_background_writers_that_came_first() -> None:
+    gate, order = WriteGate(), []
+    gate.acquire(False)  # held, so everyone started below queues
+    writer = recording(gate, order)
     background = [threading.Thread(target=writer, args=(f"background-{n}", False)) for n in range(2)]
     for n, thread in enumerate(background):
         thread.start()
@@ -67,14 +72,9 @@ def test_the_gate_lets_an_urgent_writer_in_before_background_writers_that_came_f
 
 
 def test_background_writers_are_never_starved_by_a_stream_of_urgent_ones() -> None:
-    gate = WriteGate()
-    order: list[str] = []
-    gate.acquire(False)
-
-    def writer(name: str, urgent: bool) -> None:
-        with gate.held(urgent):
-            order.append(name)
-
+    gate, order = WriteGate(), []
+    gate.acquire(False)  # held, so everyone started below queues
+    writer = recording(gate, order)
     threads = [threading.Thread(target=writer, args=("background", False))]
     threads[0].start()
     until(waiting_on(gate, 0, 1), "the background writer queued")
