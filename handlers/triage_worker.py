@@ -4,10 +4,12 @@ The poll is what picks up messages stored before a crash (by this instance or an
 failure and leases that expired; the wake makes a new message's triage start at once. A worker survives any
 exception (logged by class name only: a message's text never reaches the log) and stops at `stop()`.
 
-Acknowledgement first: while webhooks are arriving (one came in the last `QUIET_SECONDS`), a worker waits
-before its next message, at most `MAX_DEFER_SECONDS`, so a burst's webhooks do not queue for the CPU behind
-classification and are answered well inside the senders' timeouts; triage catches up as soon as the burst
-pauses, and never stops altogether (one message per worker per `MAX_DEFER_SECONDS` at the least).
+Acknowledgement first: during a burst (the last two webhooks came less than `QUIET_SECONDS` apart, and the
+latest less than `QUIET_SECONDS` ago), a worker waits before its next message, at most `MAX_DEFER_SECONDS`, so
+a burst's webhooks do not queue for the CPU behind classification and are answered well inside the senders'
+timeouts; triage catches up as soon as the burst pauses, and never stops altogether (one message per worker
+per `MAX_DEFER_SECONDS` at the least). A lone message is triaged at once, and the outbox is woken as soon as
+the first message of a run is triaged.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from handlers.service import Service
 
@@ -28,18 +31,22 @@ WAKE_OUTBOX_SECONDS = 0.25  # during a run of messages the outbox is woken this 
 
 
 class TriageWorkers:
-    def __init__(self, service: Service, *, workers: int = WORKERS, poll_seconds: float = POLL_SECONDS) -> None:
+    def __init__(self, service: Service, *, workers: int = WORKERS, poll_seconds: float = POLL_SECONDS,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.service = service
+        self._monotonic = monotonic
         self.poll_seconds = poll_seconds
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._last_intake = 0.0  # time.monotonic() of the latest webhook that stored a message
+        self._gap = float("inf")  # seconds between the latest two
         self._threads = [threading.Thread(target=self._loop, name=f"triage-{n}", daemon=True)
                          for n in range(workers)]
 
     def wake(self) -> None:
         """A message was stored (Service.on_triage)."""
-        self._last_intake = time.monotonic()
+        now = self._monotonic()
+        self._last_intake, self._gap = now, now - self._last_intake
         self._wake.set()
 
     def start(self) -> None:
@@ -71,26 +78,26 @@ class TriageWorkers:
     def _drain(self) -> None:
         """Triage until nothing is due, one message at a time (yielding to a burst between them), waking the
         outbox for the new cards and replies at most every WAKE_OUTBOX_SECONDS and at the end."""
-        pending, woken = 0, time.monotonic()
+        pending, woken = 0, float("-inf")  # the first card or reply of a run is woken for at once
         try:
             while not self._stop.is_set():
                 self._yield_to_intake()
                 if not self.service.run_triage(limit=1, wake_outbox=False):
                     return
                 pending += 1
-                if time.monotonic() - woken >= WAKE_OUTBOX_SECONDS:
+                if self._monotonic() - woken >= WAKE_OUTBOX_SECONDS:
                     self.service.on_work()
-                    pending, woken = 0, time.monotonic()
+                    pending, woken = 0, self._monotonic()
         finally:
             if pending:
                 self.service.on_work()
 
     def _yield_to_intake(self) -> None:
-        """Wait while webhooks are arriving, up to MAX_DEFER_SECONDS."""
-        give_up = time.monotonic() + MAX_DEFER_SECONDS
+        """Wait while a burst of webhooks is arriving, up to MAX_DEFER_SECONDS."""
+        give_up = self._monotonic() + MAX_DEFER_SECONDS
         while not self._stop.is_set():
-            now = time.monotonic()
+            now = self._monotonic()
             quiet_at = self._last_intake + QUIET_SECONDS
-            if now >= quiet_at or now >= give_up:
+            if self._gap >= QUIET_SECONDS or now >= quiet_at or now >= give_up:
                 return
             self._stop.wait(min(quiet_at, give_up) - now)

@@ -152,7 +152,11 @@ def test_shipped_model_computes_what_scikit_learn_computes(fresh_pipeline) -> No
     sample = [*texts[::25], "my lip is STILL swollen 3 days after filler!!", "¿Cuánto cuesta el botox?", "ok"]
     from bot.classify.model import TriageModel
 
-    assert TriageModel(fresh).classify_many(sample) == model.classify_many(sample)
+    retrained, shipped = TriageModel(fresh).classify_many(sample), model.classify_many(sample)
+    # The same results; confidences to float rounding (the last digits depend on the BLAS numpy was built with).
+    assert [(r.category, r.language, r.reasons, r.scores) for r in retrained] == \
+        [(r.category, r.language, r.reasons, r.scores) for r in shipped]
+    assert max(abs(a.confidence - b.confidence) for a, b in zip(retrained, shipped, strict=True)) < 1e-9
 
 
 def test_run_time_imports_neither_scikit_learn_nor_scipy() -> None:

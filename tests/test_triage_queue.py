@@ -23,6 +23,7 @@ from bot.classify.model import default_model
 from bot.classify.result import Classification
 from bot.config.loader import load_config
 from bot.domain import Category
+from bot.flows.opt_outs import process_inbound
 from bot.flows.reading import READ_LIMIT
 from bot.flows.triage_queue import LEASE, MAX_ATTEMPTS, RETRY_DELAYS, claim
 from bot.outbox.queue import OutboxKind
@@ -99,6 +100,28 @@ def test_an_expired_lease_is_taken_over(clinic: Clinic) -> None:
     [ticket] = tickets(clinic)
     [message] = stored(clinic)
     assert message.ticket_id == ticket.id and message.claimed_by is None
+
+
+def test_a_triaged_messages_lease_is_given_back_with_the_next_claim_and_at_the_end(clinic: Clinic) -> None:
+    for n, sender in enumerate(("+12125550104", "+12125550101", "+12125550102"), start=1):
+        post_sms(clinic.http, clinic.url, f"SMr{n}", "why was i charged twice?", sender=sender)
+    db, clock = clinic.service.db, clinic.clock
+    first = claim(db, clock, "a")
+    assert first is not None
+    process_inbound(db, clinic.service.triage, first.message_id)
+    # The next claim gives the first lease back in its own transaction (one write transaction fewer).
+    second = claim(db, clock, "a", release=first.message_id)
+    assert second is not None and second.message_id != first.message_id
+    held = {m.id: m.claimed_by for m in stored(clinic)}
+    assert held[first.message_id] is None and held[second.message_id] == "a"
+    assert claim(db, clock, "b", release=second.message_id) is not None  # not b's: a's lease is kept
+    assert {m.id: m.claimed_by for m in stored(clinic)}[second.message_id] == "a"
+    clock.advance(LEASE + timedelta(seconds=1))
+    assert clinic.service.run_triage(limit=1) == 1  # a run that stops at its limit gives its last lease back
+    assert [m.claimed_by for m in stored(clinic) if m.processed_at is not None] == [None, None]
+    assert clinic.service.run_triage() == 1
+    assert all(m.processed_at is not None and m.claimed_by is None and m.claimed_until is None
+               for m in stored(clinic))
 
 
 def test_one_senders_messages_are_claimed_oldest_first_and_one_at_a_time(clinic: Clinic) -> None:
@@ -284,3 +307,59 @@ def test_serve_triage_workers_triage_what_take_stores_and_survive_a_failure(clin
     finally:
         workers.stop()
     assert not workers.alive
+
+
+class _FakeTime:
+    """The workers' monotonic clock and their stop event's wait, which advances it instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.waits: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def is_set(self) -> bool:
+        return False
+
+    def wait(self, seconds: float) -> bool:
+        self.waits.append(round(seconds, 3))
+        self.now += seconds
+        return False
+
+
+def test_triage_waits_only_during_a_burst_of_webhooks_and_never_for_long(clinic: Clinic) -> None:
+    from handlers import triage_worker
+
+    fake = _FakeTime()
+    workers = TriageWorkers(clinic.service, workers=1, monotonic=fake)
+    workers._stop = fake  # type: ignore[assignment]
+    workers.wake()  # a lone message: triaged at once
+    workers._yield_to_intake()
+    assert fake.waits == []
+    fake.now += 0.01
+    workers.wake()  # a second one 10 ms later: a burst, so the worker waits for a quiet moment
+    workers._yield_to_intake()
+    assert fake.waits == [triage_worker.QUIET_SECONDS]
+    fake.waits.clear()
+
+    class Burst:
+        """Another webhook during every wait: the worker still goes on after MAX_DEFER_SECONDS."""
+
+        def wait(self, seconds: float) -> bool:
+            fake.wait(seconds)
+            workers.wake()  # another webhook during every wait
+            fake.now += 0.001
+            return False
+
+        def is_set(self) -> bool:
+            return False
+
+    workers._stop = Burst()  # type: ignore[assignment]
+    for _ in range(2):
+        fake.now += 0.01
+        workers.wake()
+    started = fake.now
+    workers._yield_to_intake()
+    assert fake.now - started <= triage_worker.MAX_DEFER_SECONDS + 0.01
+    assert len(fake.waits) > 1

@@ -102,11 +102,11 @@ def _closure_before(config: ClinicConfig, now: datetime, due: datetime) -> tuple
             if opens <= now < closes:
                 if due <= closes:
                     return None
-                later = [o for o, _ in open_intervals(config, closes) if o >= closes]
-                return (closes, later[0]) if later else None
+                later = next((o for o, _ in open_intervals(config, closes) if o >= closes), None)
+                return (closes, later) if later else None
         return None
-    upcoming = [o for o, _ in open_intervals(config, now) if o > now]
-    return (None, upcoming[0]) if upcoming and upcoming[0] < due else None
+    upcoming = next((o for o, _ in open_intervals(config, now) if o > now), None)
+    return (None, upcoming) if upcoming and upcoming < due else None
 
 
 def status_text(ticket: TicketRow, config: ClinicConfig) -> str:

@@ -85,8 +85,10 @@ def understand(
     """The booking reading of a new message, or None when it is not a booking matter."""
     if result.category not in MAY_PICK_A_SLOT:
         return None
-    read = read_booking(text, language, now, config.clinic.tz, config.staff)
     held = held_offer(session, sender, patient_key, now)
+    if held is None and result.category is not Category.BOOKING:
+        return None  # reading dates costs milliseconds: only a booking, or a possible pick of our offer, needs it
+    read = read_booking(text, language, now, config.clinic.tz, config.staff)
     if held is not None and read.intent in (BookingIntent.CONFIRM, BookingIntent.BOOK_NEW, BookingIntent.UNKNOWN):
         positive = [m for m in read.mentions if not m.negated]
         at = next(((m.at.hour, m.at.minute) for m in positive if m.at is not None), None)

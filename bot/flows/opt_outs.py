@@ -31,6 +31,11 @@ SPANISH = frozenset({"BAJA", "CANCELAR", "ALTO", "PARAR", "DETENER", "PARE", "DA
 
 def process_inbound(db: Database, triage: Triage, message_id: int) -> int | None:
     """A stored message: an opt-out/opt-in keyword is recorded (no ticket, returns None); anything else is triaged."""
+    with db.read() as session:  # most messages are no keyword: found so without taking the write lock
+        stored = session.get(InboundMessageRow, message_id)
+        maybe_keyword = stored is not None and stored.processed_at is None and _may_be_keyword(stored)
+    if not maybe_keyword:
+        return process(db, triage, message_id)
     with db.transaction() as session:
         message = session.get(InboundMessageRow, message_id, with_for_update=True)
         if message is None:
@@ -40,6 +45,10 @@ def process_inbound(db: Database, triage: Triage, message_id: int) -> int | None
         if take_keyword(session, triage, message, triage.clock.now()):
             return None
     return process(db, triage, message_id)
+
+
+def _may_be_keyword(message: InboundMessageRow) -> bool:
+    return message.channel == Channel.SMS.value and not message.media and keyword_of(message.body) is not None
 
 
 def take_keyword(session: Session, triage: Triage, message: InboundMessageRow, now: datetime) -> bool:

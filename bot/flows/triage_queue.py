@@ -27,9 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, func, or_, select, text, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, text, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlalchemy.sql.selectable import Exists
 
 from bot.clock import Clock
@@ -58,7 +58,7 @@ class Claim:
         return self.attempts >= MAX_ATTEMPTS
 
 
-def _due(now: datetime) -> ColumnElement[bool]:
+def _due(now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
     return and_(
         InboundMessageRow.processed_at.is_(None),
         or_(InboundMessageRow.next_attempt_at.is_(None), InboundMessageRow.next_attempt_at <= now),
@@ -66,8 +66,8 @@ def _due(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def _sender_busy(message_id: int | InstrumentedAttribute[int], sender: str | InstrumentedAttribute[str],
-                 now: datetime) -> Exists:
+def _sender_busy(message_id: BindParameter[int] | InstrumentedAttribute[int],
+                 sender: BindParameter[str] | InstrumentedAttribute[str], now: BindParameter[datetime]) -> Exists:
     """Another message of `sender` is older and not processed yet, or is claimed right now."""
     other = aliased(InboundMessageRow)
     return exists().where(
@@ -78,13 +78,20 @@ def _sender_busy(message_id: int | InstrumentedAttribute[int], sender: str | Ins
     )
 
 
-def _heads(session: Session, now: datetime) -> list[tuple[int, str]]:
-    """Due messages that are the oldest unprocessed one of their sender, no other of whose is claimed."""
-    row = InboundMessageRow
-    return [(i, s) for i, s in session.execute(
-        select(row.id, row.sender).where(_due(now), ~_sender_busy(row.id, row.sender, now))
-        .order_by(row.id).limit(CANDIDATES)
-    ).all()]
+# The claim's statements are built once (building one costs more than running it on SQLite); bound per call.
+_NOW, _ID, _SENDER, _OWNER = bindparam("b_now"), bindparam("b_id"), bindparam("b_sender"), bindparam("b_owner")
+_HEADS = (  # due messages that are the oldest unprocessed one of their sender, no other of whose is claimed
+    select(InboundMessageRow.id, InboundMessageRow.sender, InboundMessageRow.attempts)
+    .where(_due(_NOW), ~_sender_busy(InboundMessageRow.id, InboundMessageRow.sender, _NOW))
+    .order_by(InboundMessageRow.id).limit(CANDIDATES)
+)
+_STILL_HEAD = select(func.count()).select_from(InboundMessageRow).where(
+    InboundMessageRow.id == _ID, _due(_NOW), ~_sender_busy(_ID, _SENDER, _NOW))
+_TAKE = (update(InboundMessageRow).where(InboundMessageRow.id == _ID, _due(_NOW))
+         .values(claimed_until=bindparam("b_until"), claimed_by=_OWNER)
+         .execution_options(synchronize_session=False))
+_RELEASE = (update(InboundMessageRow).where(InboundMessageRow.id == _ID, InboundMessageRow.claimed_by == _OWNER)
+            .values(claimed_until=None, claimed_by=None).execution_options(synchronize_session=False))
 
 
 def _sender_key(sender: str) -> int:
@@ -93,42 +100,42 @@ def _sender_key(sender: str) -> int:
 
 def _lock_sender(session: Session, sender: str) -> bool:
     """PostgreSQL: hold the sender until this transaction ends; False when another claimer holds them."""
-    if session.get_bind().dialect.name != "postgresql":
-        return True  # SQLite: this transaction already holds the database's write lock
     held = session.execute(text("SELECT pg_try_advisory_xact_lock(:ns, :key)"),
                            {"ns": _LOCK_NAMESPACE, "key": _sender_key(sender)}).scalar()
     return bool(held)
 
 
-def claim(db: Database, clock: Clock, owner: str, *, lease: timedelta = LEASE) -> Claim | None:
-    """Claim the next message to triage for `owner`, or None when nothing is due."""
+def claim(db: Database, clock: Clock, owner: str, *, lease: timedelta = LEASE, release: int | None = None) -> Claim | None:
+    """Claim the next message to triage for `owner`, or None when nothing is due.
+
+    `release`: a message this owner has finished with, whose lease is given back in the same transaction.
+    """
     now = clock.now()
     with db.transaction() as session:
-        for message_id, sender in _heads(session, now):
-            if not _lock_sender(session, sender):
+        if release is not None:
+            _give_back(session, release, owner)
+        postgres = session.get_bind().dialect.name == "postgresql"
+        for message_id, sender, attempts in session.execute(_HEADS, {"b_now": now}).all():
+            # On SQLite this transaction holds the database's write lock: the head just read is still the head.
+            # On PostgreSQL the sender is locked, then a fresh statement (a fresh snapshot) checks again.
+            if postgres and (not _lock_sender(session, sender) or session.execute(
+                    _STILL_HEAD, {"b_id": message_id, "b_sender": sender, "b_now": now}).scalar() != 1):
                 continue
-            row = InboundMessageRow
-            # A fresh statement (a fresh snapshot on PostgreSQL) under the sender's lock: still their head?
-            if session.execute(select(func.count()).select_from(row).where(
-                    row.id == message_id, _due(now), ~_sender_busy(message_id, sender, now))).scalar() != 1:
-                continue
-            won = session.execute(
-                update(row).where(row.id == message_id, _due(now))
-                .values(claimed_until=now + lease, claimed_by=owner)
-                .execution_options(synchronize_session=False)
-            ).rowcount  # type: ignore[attr-defined]
+            won = session.execute(_TAKE, {"b_id": message_id, "b_now": now, "b_until": now + lease,
+                                          "b_owner": owner}).rowcount  # type: ignore[attr-defined]
             if won == 1:
-                attempts = session.scalar(select(row.attempts).where(row.id == message_id)) or 0
-                return Claim(message_id, attempts)
+                return Claim(message_id, attempts or 0)
     return None
+
+
+def _give_back(session: Session, message_id: int, owner: str) -> None:
+    session.execute(_RELEASE, {"b_id": message_id, "b_owner": owner})
 
 
 def release(db: Database, message_id: int, owner: str) -> None:
     """Give the lease back (the message was triaged: nothing more to hold)."""
     with db.transaction() as session:
-        session.execute(update(InboundMessageRow).where(InboundMessageRow.id == message_id,
-                                                        InboundMessageRow.claimed_by == owner)
-                        .values(claimed_until=None, claimed_by=None).execution_options(synchronize_session=False))
+        _give_back(session, message_id, owner)
 
 
 def failed(db: Database, clock: Clock, config: ClinicConfig, message_id: int, owner: str, error: BaseException) -> int:
@@ -175,18 +182,24 @@ def run_due(
     A message that fails is released with its next attempt in the future, so this always ends.
     """
     done = 0
-    while limit is None or done < limit:
-        claimed = claim(db, clock, owner)
-        if claimed is None:
-            return done
-        try:
-            if claimed.exhausted:
-                unreadable(claimed.message_id, claimed.attempts)
-            else:
-                triage(claimed.message_id)
-        except Exception as exc:  # any failure of one message: counted, retried, never the worker's end
-            failed(db, clock, config, claimed.message_id, owner, exc)
-            continue
-        release(db, claimed.message_id, owner)
-        done += 1
-    return done
+    finished: int | None = None  # triaged, its lease given back with the next claim (one transaction fewer)
+    try:
+        while limit is None or done < limit:
+            claimed = claim(db, clock, owner, release=finished)
+            finished = None
+            if claimed is None:
+                return done
+            try:
+                if claimed.exhausted:
+                    unreadable(claimed.message_id, claimed.attempts)
+                else:
+                    triage(claimed.message_id)
+            except Exception as exc:  # any failure of one message: counted, retried, never the worker's end
+                failed(db, clock, config, claimed.message_id, owner, exc)
+                continue
+            finished = claimed.message_id
+            done += 1
+        return done
+    finally:
+        if finished is not None:
+            release(db, finished, owner)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, select, update
+from sqlalchemy import and_, bindparam, case, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -77,6 +77,18 @@ class OutboxWorker:
         self._on_failed = on_failed
         self._paced = sorted(kind for kind, d in deliveries.items() if d.pace_seconds)
         self._first = [kind for kind in self._paced if deliveries[kind].first]
+        # The claim's look-ups, built once (building them costs more than running them); bound per claim.
+        now, limit = bindparam("b_now"), bindparam("b_limit")
+        due = and_(OutboxRow.status == OutboxStatus.PENDING.value, OutboxRow.next_attempt_at <= now)
+        self._unpaced_due = (select(OutboxRow.id).where(due, OutboxRow.kind.not_in(self._paced))
+                             .order_by(OutboxRow.id).limit(limit))
+        paced_now = exists().where(OutboxPaceRow.target == OutboxRow.target, OutboxPaceRow.next_at > now)
+        first = func.min(OutboxRow.id)
+        self._paced_due = [
+            select(OutboxRow.target, first).where(due, OutboxRow.kind.in_(kinds), ~paced_now)
+            .group_by(OutboxRow.target).order_by(first).limit(limit)
+            for kinds in (self._first, [k for k in self._paced if k not in self._first]) if kinds
+        ]
 
     @property
     def kinds(self) -> frozenset[str]:
@@ -112,23 +124,16 @@ class OutboxWorker:
         """Lease up to `limit` due rows, at most one per paced destination whose pace allows a send now."""
         now = self._clock.now()
         due = and_(OutboxRow.status == OutboxStatus.PENDING.value, OutboxRow.next_attempt_at <= now)
+        values = {"b_now": now, "b_limit": limit}
         with self._db.transaction() as session:
-            ids = list(session.scalars(select(OutboxRow.id).where(due, OutboxRow.kind.not_in(self._paced))
-                                       .order_by(OutboxRow.id).limit(limit)))
-            if self._paced:
-                # One row per destination whose pace allows a send now: its oldest card or page, else its
-                # oldest other row (a line waiting for its card never takes the card's turn).
-                paced_now = exists().where(OutboxPaceRow.target == OutboxRow.target, OutboxPaceRow.next_at > now)
-                first = func.min(OutboxRow.id)
-                picked: dict[str, int] = {}
-                for kinds in (self._first, [k for k in self._paced if k not in self._first]):
-                    if not kinds:
-                        continue
-                    for target, row_id in session.execute(
-                            select(OutboxRow.target, first).where(due, OutboxRow.kind.in_(kinds), ~paced_now)
-                            .group_by(OutboxRow.target).order_by(first).limit(limit)):
-                        picked.setdefault(target, row_id)
-                ids += picked.values()
+            ids = list(session.scalars(self._unpaced_due, values))
+            # One row per destination whose pace allows a send now: its oldest card or page, else its oldest
+            # other row (a line waiting for its card never takes the card's turn).
+            picked: dict[str, int] = {}
+            for statement in self._paced_due:
+                for target, row_id in session.execute(statement, values):
+                    picked.setdefault(target, row_id)
+            ids += picked.values()
             ids = sorted(ids)[:limit]
             if not ids:
                 return []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from bot.config.models import WEEKDAYS, ClinicConfig
@@ -9,11 +10,11 @@ from bot.config.models import WEEKDAYS, ClinicConfig
 MAX_DAYS = 370  # a clinic closed for longer than a year has no business clock at all
 
 
-def open_intervals(config: ClinicConfig, start: datetime) -> list[tuple[datetime, datetime]]:
-    """Opening intervals (aware UTC) from `start`'s local day on, for up to a year."""
+def open_intervals(config: ClinicConfig, start: datetime) -> Iterator[tuple[datetime, datetime]]:
+    """Opening intervals (aware UTC) from `start`'s local day on, for up to a year, computed as they are read
+    (most callers need the first day or two of them)."""
     tz = config.clinic.tz
     first = start.astimezone(tz).date()
-    intervals = []
     for offset in range(MAX_DAYS):
         day = first + timedelta(days=offset)
         hours = config.business_hours.for_day(WEEKDAYS[day.weekday()])
@@ -21,8 +22,7 @@ def open_intervals(config: ClinicConfig, start: datetime) -> list[tuple[datetime
             continue
         opens = datetime.combine(day, hours.open, tzinfo=tz).astimezone(UTC)
         closes = datetime.combine(day, hours.close, tzinfo=tz).astimezone(UTC)
-        intervals.append((opens, closes))
-    return intervals
+        yield opens, closes
 
 
 def add_business_minutes(config: ClinicConfig, start: datetime, minutes: float) -> datetime:
