@@ -105,7 +105,8 @@ def _lock_sender(session: Session, sender: str) -> bool:
     return bool(held)
 
 
-def claim(db: Database, clock: Clock, owner: str, *, lease: timedelta = LEASE, release: int | None = None) -> Claim | None:
+def claim(db: Database, clock: Clock, owner: str, *, lease: timedelta = LEASE,
+          release: int | None = None) -> Claim | None:
     """Claim the next message to triage for `owner`, or None when nothing is due.
 
     `release`: a message this owner has finished with, whose lease is given back in the same transaction.
