@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, exists, func, or_, select, text, update
+from sqlalchemy import Integer, String, and_, bindparam, exists, func, or_, select, text, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlalchemy.sql.selectable import Exists
@@ -36,7 +36,7 @@ from bot.clock import Clock
 from bot.config.models import ClinicConfig
 from bot.outbox.queue import OutboxKind, enqueue
 from bot.storage.db import Database
-from bot.storage.models import InboundMessageRow
+from bot.storage.models import InboundMessageRow, UtcDateTime
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,10 @@ def _sender_busy(message_id: BindParameter[int] | InstrumentedAttribute[int],
 
 
 # The claim's statements are built once (building one costs more than running it on SQLite); bound per call.
-_NOW, _ID, _SENDER, _OWNER = bindparam("b_now"), bindparam("b_id"), bindparam("b_sender"), bindparam("b_owner")
+_NOW: BindParameter[datetime] = bindparam("b_now", type_=UtcDateTime())
+_ID: BindParameter[int] = bindparam("b_id", type_=Integer)
+_SENDER: BindParameter[str] = bindparam("b_sender", type_=String)
+_OWNER: BindParameter[str] = bindparam("b_owner", type_=String)
 _HEADS = (  # due messages that are the oldest unprocessed one of their sender, no other of whose is claimed
     select(InboundMessageRow.id, InboundMessageRow.sender, InboundMessageRow.attempts)
     .where(_due(_NOW), ~_sender_busy(InboundMessageRow.id, InboundMessageRow.sender, _NOW))

@@ -21,15 +21,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, exists, func, select, update
+from sqlalchemy import Integer, and_, bindparam, case, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
 from bot.clock import Clock
 from bot.outbox.errors import DeliveryError
 from bot.outbox.queue import OutboxStatus
 from bot.storage.db import Database
-from bot.storage.models import OutboxPaceRow, OutboxRow
+from bot.storage.models import OutboxPaceRow, OutboxRow, UtcDateTime
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,8 @@ class OutboxWorker:
         self._paced = sorted(kind for kind, d in deliveries.items() if d.pace_seconds)
         self._first = [kind for kind in self._paced if deliveries[kind].first]
         # The claim's look-ups, built once (building them costs more than running them); bound per claim.
-        now, limit = bindparam("b_now"), bindparam("b_limit")
+        now: BindParameter[datetime] = bindparam("b_now", type_=UtcDateTime())
+        limit: BindParameter[int] = bindparam("b_limit", type_=Integer)
         due = and_(OutboxRow.status == OutboxStatus.PENDING.value, OutboxRow.next_attempt_at <= now)
         self._unpaced_due = (select(OutboxRow.id).where(due, OutboxRow.kind.not_in(self._paced))
                              .order_by(OutboxRow.id).limit(limit))
