@@ -84,3 +84,11 @@ _URGENCY = {
 
 def most_severe(a: Category, b: Category) -> Category:
     return a if a.severity >= b.severity else b
+
+
+UNREADABLE = "could not be read"  # the first reason of a ticket made from a message triage kept failing on
+
+
+def is_unreadable(reasons: list[str] | tuple[str, ...] | None) -> bool:
+    """A "could not be read" ticket: filed as `other` (nothing read it), yet a person owes it a look."""
+    return reasons is not None and len(reasons) > 0 and str(reasons[0]).startswith(UNREADABLE)

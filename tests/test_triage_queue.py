@@ -28,6 +28,7 @@ from bot.flows.reading import READ_LIMIT
 from bot.flows.triage_queue import LEASE, MAX_ATTEMPTS, RETRY_DELAYS, claim
 from bot.outbox.queue import OutboxKind
 from bot.storage.models import InboundMessageRow, TicketRow
+from handlers.jobs import Jobs
 from handlers.triage_worker import TriageWorkers
 from tests.conftest import CLINIC_NUMBER, HERE, TWILIO_TOKEN, Clinic, running_clinic
 from tests.slack_clinic import DOCTOR, SlackClinic
@@ -231,9 +232,16 @@ def test_a_message_that_keeps_failing_becomes_a_could_not_be_read_ticket(
     clinic.deliver()
     [card] = [text for channel, text in clinic.poster.posts if body in text]
     assert "could not read" in card
+    # Filed as `other` since nothing read it, but owed a look: on the front desk's clock, and nudged.
+    assert unreadable.due_at is not None and unreadable.escalation["steps"]
+    assert "no answer owed" not in card
     assert clinic.service.run_triage() == 0  # done: never failing forever in silence
     clinic.clock.advance(timedelta(minutes=5))
     assert clinic.service.run_triage() == 0 and len(tickets(clinic)) == 2
+    clinic.clock.set(unreadable.due_at + timedelta(hours=3))
+    assert Jobs(clinic.service).sweep_sla() > 0
+    nudges = [row for row in clinic.outbox(OutboxKind.CHAT_THREAD) if row.ticket_id == unreadable.id]
+    assert nudges and "Unclaimed" in nudges[0].payload["text"]
     # Logged as a warning with the class name and message id: never the body, never a traceback at error level.
     failures = [r for r in caplog.records if "triage failed" in r.getMessage()]
     assert len(failures) == MAX_ATTEMPTS and all(r.levelno == logging.WARNING for r in failures)

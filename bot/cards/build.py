@@ -11,7 +11,7 @@ from bot.cards.patient import card_sections, card_text, patient_facts
 from bot.cards.patient import initials as initials  # still importable from here, as before the split
 from bot.cards.patient import money as money
 from bot.config.models import ClinicConfig
-from bot.domain import Category, TicketStatus
+from bot.domain import Category, TicketStatus, is_unreadable
 from bot.hours import is_open
 from bot.humanize import humanize_minutes
 from bot.outbox.failures import failure_class
@@ -71,7 +71,7 @@ def responded_at(ticket: TicketRow) -> datetime | None:
 
 
 def sla_text(ticket: TicketRow, now: datetime, config: ClinicConfig) -> str:
-    if ticket.category == Category.OTHER.value:
+    if ticket.category == Category.OTHER.value and not is_unreadable(ticket.reasons):
         return "none (no answer owed)"  # thanks, emoji, spam: never nudged, never a breach (the digest agrees)
     if ticket.due_at is None:
         return "—"

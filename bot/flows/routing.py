@@ -32,8 +32,9 @@ from bot.tickets.store import change, move, record
 
 
 def apply_route(session: Session, ticket: TicketRow, decision: RouteDecision, now: datetime,
-                config: ClinicConfig) -> None:
-    category = Category(ticket.category)
+                config: ClinicConfig, *, sla_as: Category | None = None) -> None:
+    """`sla_as`: the category whose SLA and ladder the ticket runs on, when not its own."""
+    category = sla_as or Category(ticket.category)
     due = sla_due(config, category, now)
     # Due time and ladder are frozen here: later config edits never move a ticket already in flight.
     # A raised ticket keeps the earlier due time if that is sooner.

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from bot.clock import Clock
 from bot.config.models import ClinicConfig
-from bot.domain import Category, Role, TicketStatus, Urgency
+from bot.domain import UNREADABLE, Category, Role, TicketStatus, Urgency
 from bot.flows.chat import post_card, refresh_cards, thread_line
 from bot.flows.routing import apply_route
 from bot.route.policy import RouteDecision
@@ -21,7 +21,6 @@ from bot.tickets.events import BOT, EventKind
 from bot.tickets.links import primary_ticket
 from bot.tickets.store import change, record
 
-UNREADABLE = "could not be read"
 NOTE = "⚠️ The bot could not read this message: a person needs to read it and route it."
 CHANNEL_WORDS = {"sms": "SMS", "email": "email", "web": "the web form", "dm": "DM"}
 
@@ -61,7 +60,9 @@ def make_unreadable(db: Database, config: ClinicConfig, clock: Clock, message_id
             record(session, ticket, EventKind.CLASSIFIED, BOT, now, category=Category.OTHER.value, confidence=0.0,
                    reasons=[reason], unreadable=True, error_class=error)
             decision = RouteDecision(role=Role.FRONT_DESK, reasons=(f"{UNREADABLE} → front_desk",))
-            apply_route(session, ticket, decision, now, config)
+            # Nothing read it, so it is filed as `other`; but it may be anything, so it runs on the front desk's
+            # clock (the booking SLA and ladder), nudged like any ticket nobody has answered.
+            apply_route(session, ticket, decision, now, config, sla_as=Category.BOOKING)
             post_card(session, ticket, config, now, note=NOTE)
         message.processed_at = now
         message.ticket_id = ticket.id

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from bot.clock import Clock
 from bot.config.models import ClinicConfig
-from bot.domain import Category, Role, TicketStatus
+from bot.domain import Category, Role, TicketStatus, is_unreadable
 from bot.flows.chat import call_paged, page, refresh_cards, thread_line
 from bot.hours import is_open
 from bot.humanize import humanize_minutes
@@ -282,8 +282,10 @@ def _audit(session: Session, ticket: TicketRow, step: Step, mentions: Sequence[M
 
 def _applies(ticket: TicketRow, step: Step) -> bool:
     """Ladders chase a ticket nobody has answered: a claim or an acknowledged page is an answer."""
-    if ticket.status != TicketStatus.OPEN.value or ticket.category == Category.OTHER.value:
+    if ticket.status != TicketStatus.OPEN.value:
         return False
+    if ticket.category == Category.OTHER.value and not is_unreadable(ticket.reasons):
+        return False  # nobody owes thanks or spam an answer (a "could not be read" ticket is owed a look)
     if ticket.acknowledged_by:
         return False  # the page was acknowledged: a provider has it, nobody else is chased about it
     if step.kind == "page":
