@@ -57,7 +57,7 @@ from tests.process.harness import (  # noqa: E402
 )
 from tests.process.traffic import scripts  # noqa: E402
 from tests.slack_standin import SlackStandIn  # noqa: E402
-from tests.standins import StandIn, twilio_default  # noqa: E402
+from tests.standins import StandIn, TwilioApi  # noqa: E402
 
 PG_URL = os.environ.get("TRIAGE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 SAMPLE_BODIES = (
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     workdir = Path(tempfile.mkdtemp(prefix="triage-bench-"))
-    slack, twilio, bare = TimedSlack(), StandIn(twilio_default), Bare()
+    slack, twilio, bare = TimedSlack(), StandIn(TwilioApi()), Bare()
     rss = PeakRss()
     rows: list[tuple[str, str, str, bool | None]] = []
     bot: ServeProcess | None = None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import datetime
+from typing import Protocol, runtime_checkable
 
 from bot.cards.model import Card
 from bot.mentions import Mention
@@ -14,6 +15,14 @@ class PatientMessenger(Protocol):
     """Sends a text to a patient on one channel; returns the provider's message id."""
 
     def send(self, to: str, text: str, *, idempotency_key: str) -> str: ...
+
+
+@runtime_checkable
+class SentLookup(Protocol):
+    """A messenger that can say whether a text went out (for one whose sender died before hearing back)."""
+
+    def find_sent(self, to: str, text: str, since: datetime, *, not_these: frozenset[str] = frozenset()) -> str | None:
+        ...
 
 
 class PhoneCaller(Protocol):

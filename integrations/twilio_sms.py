@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
 import httpx
 
 from bot.outbox.errors import permanent, rate_limited, transient
@@ -18,6 +21,40 @@ class TwilioSms:
     def send(self, to: str, text: str, *, idempotency_key: str) -> str:
         return post_for_sid(self._client, self._url, {"To": to, "From": self._from, "Body": text},
                             idempotency_key, what="message")
+
+    def find_sent(self, to: str, text: str, since: datetime, *, not_these: frozenset[str] = frozenset()) -> str | None:
+        """The sid of a message with this body sent from our number to `to` at or after `since` (to the second)
+        and not among `not_these`, or None. Twilio's Messages API takes no idempotency key: this is how a
+        restarted bot finds out whether a text it was sending when it died went out."""
+        params = {"To": to, "From": self._from, "DateSent>": since.astimezone(UTC).date().isoformat(),
+                  "PageSize": "50"}
+        try:
+            response = self._client.get(self._url, params=params)
+        except httpx.TimeoutException:
+            raise transient("Twilio timed out") from None
+        except httpx.TransportError as exc:
+            raise transient(f"Twilio unreachable: {type(exc).__name__}") from None
+        if response.status_code == 429:
+            raise rate_limited("Twilio rate limited (429)", retry_after_seconds(response))
+        if response.status_code >= 500:
+            raise transient(f"Twilio server error {response.status_code}")
+        if response.status_code >= 400:
+            raise permanent(f"Twilio refused the message list: {response.status_code} {_twilio_error(response)}")
+        try:
+            messages = response.json()["messages"]
+        except (ValueError, KeyError, TypeError):
+            raise transient("Twilio answered the message list without messages") from None
+        floor = since.astimezone(UTC).replace(microsecond=0)
+        for message in messages if isinstance(messages, list) else []:
+            if not isinstance(message, dict) or message.get("body") != text or message.get("sid") in not_these:
+                continue
+            try:
+                created = parsedate_to_datetime(str(message.get("date_created")))
+            except (TypeError, ValueError):
+                continue
+            if created.tzinfo is not None and created >= floor:
+                return str(message["sid"])
+        return None
 
 
 def post_for_sid(client: httpx.Client, url: str, data: dict[str, str], idempotency_key: str, *, what: str) -> str:

@@ -34,7 +34,7 @@ from integrations.console import ConsolePoster
 from integrations.twilio_sms import TwilioSms
 from integrations.twilio_voice import TwilioVoice
 from tests.dburl import POSTGRESQL, SQLITE, backend, db_url, drop_test_databases, made
-from tests.standins import StandIn, twilio_default
+from tests.standins import StandIn, TwilioApi
 
 pytest_plugins = ["tests.slack_clinic"]
 
@@ -172,7 +172,7 @@ def running_clinic(tmp_path: Path, config: ClinicConfig, *, classifier: Classifi
     `classifier`: the model at its process edge (default: the real one).
     """
     clock = ManualClock(local(2026, 11, 24, 10, 30))  # a Tuesday morning, clinic open
-    twilio = StandIn(twilio_default)
+    twilio = StandIn(TwilioApi())
     settings = TriageSettings(database_url=db_url(tmp_path), web_form_secret=WEB_SECRET,
                               max_body_bytes=16 * 1024)
     twilio_settings = TwilioSettings(account_sid="ACtest", auth_token=TWILIO_TOKEN, from_number=CLINIC_NUMBER,

@@ -36,7 +36,7 @@ from integrations.twilio_voice import TwilioVoice
 from tests.conftest import CLINIC_NUMBER, HERE, PATIENTS_CSV, TWILIO_TOKEN, TZ, local
 from tests.dburl import db_url
 from tests.slack_standin import SlackStandIn
-from tests.standins import StandIn, twilio_default
+from tests.standins import StandIn, TwilioApi
 
 SIGNING_SECRET = "test-slack-signing-secret"
 CLINICAL_USER, DOCTOR, FRONT_DESK_USER = "UNURSE", "UDRLEE", "UJESS"
@@ -170,7 +170,7 @@ def running_slack_clinic(tmp_path: Path, extra: str = "", database_url: str | No
     config_path.write_text((HERE / "data_clinic.yml").read_text() + SLACK_CONFIG_EXTRA + extra, encoding="utf-8")
     config = load_config(config_path)
     clock = ManualClock(local(2026, 11, 24, 10, 30))
-    slack, twilio = SlackStandIn(), StandIn(twilio_default)
+    slack, twilio = SlackStandIn(), StandIn(TwilioApi())
     settings = TriageSettings(database_url=database_url or db_url(tmp_path))
     twilio_settings = TwilioSettings(account_sid="ACtest", auth_token=TWILIO_TOKEN, from_number=CLINIC_NUMBER,
                                      api_url=twilio.url)

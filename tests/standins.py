@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
@@ -95,13 +97,44 @@ def twilio_media_bytes(path: str) -> bytes:
     return b"\xff\xd8\xff\xe0" + path.encode()
 
 
+_SIDS = itertools.count(1)
+
+
 def twilio_default(recorded: Recorded) -> Answer:
-    """Twilio's Messages and Calls APIs: a 201 with a new sid (SM… for a message, CA… for a call)."""
+    """Twilio's Messages and Calls APIs, one request at a time: a 201 with a new sid (SM… for a message, CA… for
+    a call). `TwilioApi` adds what needs memory: the list of messages sent."""
     if recorded.method == "GET" and "/Media/" in recorded.path:
         return Answer(200, twilio_media_bytes(recorded.path), {"Content-Type": "image/jpeg"})
     form = recorded.form
     if recorded.path.endswith("/Calls.json"):
         return Answer(201, {"sid": f"CA{abs(hash(recorded.body)) % 10**12:012d}", "status": "queued",
                             "to": form.get("To")})
-    return Answer(201, {"sid": f"SM{len(form.get('Body', '')):04d}{abs(hash(recorded.body)) % 10**8:08d}",
+    # Unique per message, as Twilio's are (the same text sent twice is two messages).
+    return Answer(201, {"sid": f"SM{len(form.get('Body', '')):04d}{next(_SIDS) % 10**8:08d}",
                         "status": "queued", "to": form.get("To")})
+
+
+class TwilioApi:
+    """`twilio_default`, remembering every message it accepted, so that `GET …/Messages.json?To=…&From=…` lists
+    them (newest first) as Twilio does: what a restarted bot asks before sending a text again."""
+
+    def __init__(self) -> None:
+        self.accepted: list[dict[str, str]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, recorded: Recorded) -> Answer:
+        path, _, query = recorded.path.partition("?")
+        if recorded.method == "GET" and path.endswith("/Messages.json"):
+            wanted = {k: v[0] for k, v in parse_qs(query).items()}
+            with self._lock:
+                found = [m for m in reversed(self.accepted)
+                         if m["to"] == wanted.get("To", m["to"]) and m["from"] == wanted.get("From", m["from"])]
+            return Answer(200, {"messages": found[:int(wanted.get("PageSize", 50))], "next_page_uri": None})
+        answer = twilio_default(recorded)
+        if recorded.method == "POST" and path.endswith("/Messages.json") and answer.status == 201:
+            form = recorded.form
+            with self._lock:
+                self.accepted.append({"sid": str(answer.body["sid"]), "to": form.get("To", ""),  # type: ignore[index]
+                                      "from": form.get("From", ""), "body": form.get("Body", ""),
+                                      "date_created": formatdate(usegmt=True)})
+        return answer

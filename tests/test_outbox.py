@@ -98,3 +98,44 @@ def test_two_workers_never_send_the_same_reply_twice(clinic: Clinic) -> None:
     other.deliver(claim)
     assert clinic.deliver() == 0 and other.claim() == []
     assert len(clinic.texts_to("+12125550101")) == 1
+
+
+def test_a_text_sent_by_a_worker_that_died_before_hearing_back_is_found_not_sent_again(clinic: Clinic) -> None:
+    """Twilio takes no idempotency key: after a crash mid-send, the restarted worker asks Twilio's message list."""
+    from bot.outbox.worker import LEASE
+    from integrations.twilio_sms import TwilioSms
+    from tests.conftest import CLINIC_NUMBER, TWILIO_TOKEN
+
+    patient = "+12125550101"
+    clinic.sms("what are your hours", sender=patient)  # the bot answers; this one is delivered normally
+    assert clinic.deliver() == 1 and len(clinic.texts_to(patient)) == 1
+    clinic.sms("what are your hours", sender=patient)  # the same question again: the same answer, a new row
+    [claim] = clinic.service.outbox.claim()
+    row = next(r for r in clinic.outbox("reply.sms") if r.id == claim.row_id)
+    # The worker that held the lease sent it, and died before writing down that it had.
+    dead_workers_send = TwilioSms("ACtest", TWILIO_TOKEN, CLINIC_NUMBER, clinic.twilio.url)
+    sid = dead_workers_send.send(patient, row.payload["text"], idempotency_key=f"outbox-{row.id}")
+    assert len(clinic.texts_to(patient)) == 2
+    clinic.clock.advance(LEASE + timedelta(seconds=1))
+    assert clinic.deliver() == 1
+    assert len(clinic.texts_to(patient)) == 2  # found in Twilio's list: not sent a third time
+    reconciled = next(r for r in clinic.outbox("reply.sms") if r.id == claim.row_id)
+    assert reconciled.status == "sent" and reconciled.result == {"provider_id": sid, "reconciled": True}
+    lists = [r for r in clinic.twilio.requests if r.method == "GET" and "/Messages.json?" in r.path]
+    assert len(lists) == 1 and "To=%2B12125550101" in lists[0].path
+
+
+def test_a_dead_workers_text_that_never_reached_twilio_is_sent_once_after_its_lease(clinic: Clinic) -> None:
+    """The first answer's identical text (another row's) is not taken for this one: it goes out."""
+    from bot.outbox.worker import LEASE
+
+    patient = "+12125550101"
+    clinic.sms("what are your hours", sender=patient)
+    assert clinic.deliver() == 1
+    clinic.sms("what are your hours", sender=patient)
+    assert len(clinic.service.outbox.claim()) == 1  # claimed; its worker dies before calling Twilio
+    clinic.clock.advance(LEASE + timedelta(seconds=1))
+    assert clinic.deliver() == 1
+    texts = clinic.texts_to(patient)
+    assert len(texts) == 2 and texts[0] == texts[1]  # the second answer went out, once
+    assert all(r.status == "sent" and not r.result.get("reconciled") for r in clinic.outbox("reply.sms"))

@@ -26,7 +26,7 @@ from bot.outbox.errors import permanent, waiting
 from bot.outbox.failures import failure_class
 from bot.outbox.queue import OutboxKind, OutboxStatus, enqueue
 from bot.outbox.worker import Delivery
-from bot.ports import ChatPoster, MediaFetcher, PatientMessenger, PhoneCaller, PostRef
+from bot.ports import ChatPoster, MediaFetcher, PatientMessenger, PhoneCaller, PostRef, SentLookup
 from bot.sla.sweep import late_by
 from bot.storage.models import ChatPostRow, InboundMessageRow, OutboxRow, TicketRow
 from bot.tickets.events import BOT, EventKind
@@ -191,7 +191,8 @@ def deliveries(
         return {"channel": post.channel, "thread_ts": post.ts, "bytes": len(fetched.data)}
 
     table: dict[str, Delivery] = {
-        kind: Delivery(send=_reply_sender(messenger), on_sent=_reply_sent(config))
+        kind: Delivery(send=_reply_sender(messenger), on_sent=_reply_sent(config),
+                       reconcile=_reply_finder(messenger) if isinstance(messenger, SentLookup) else None)
         for kind, messenger in messengers.items()
     }
     # Pages and everything in the messenger are retried until delivered; replies to patients a bounded number of
@@ -273,6 +274,20 @@ def _reply_sender(messenger: PatientMessenger) -> Callable[[Session, OutboxRow],
         return {"provider_id": provider_id}
 
     return send
+
+
+def _reply_finder(lookup: SentLookup) -> Callable[[Session, OutboxRow], dict[str, Any] | None]:
+    """After a try whose outcome is unknown: the text is looked for among those sent to the patient since the row
+    was queued, leaving out the ones other rows already account for."""
+    def find(session: Session, row: OutboxRow) -> dict[str, Any] | None:
+        others = session.scalars(select(OutboxRow.result).where(
+            OutboxRow.kind == row.kind, OutboxRow.target == row.target, OutboxRow.id != row.id,
+            OutboxRow.status == OutboxStatus.SENT.value, OutboxRow.sent_at >= row.created_at))
+        known = frozenset(str(r["provider_id"]) for r in others if isinstance(r, dict) and r.get("provider_id"))
+        sid = lookup.find_sent(row.target, str(row.payload["text"]), row.created_at, not_these=known)
+        return {"provider_id": sid, "reconciled": True} if sid else None
+
+    return find
 
 
 def _reply_sent(config: ClinicConfig) -> Callable[[Session, OutboxRow, datetime], None]:

@@ -10,7 +10,7 @@ import pytest
 
 from tests.process.harness import ServeProcess, Store, clinic_yaml, migrate, serve_env
 from tests.slack_standin import SlackStandIn
-from tests.standins import StandIn, twilio_default
+from tests.standins import StandIn, TwilioApi
 
 BotFactory = Callable[..., ServeProcess]
 
@@ -23,7 +23,7 @@ def slack() -> Iterator[SlackStandIn]:
 
 @pytest.fixture
 def twilio() -> Iterator[StandIn]:
-    standin = StandIn(twilio_default)
+    standin = StandIn(TwilioApi())
     yield standin
     standin.close()
 
