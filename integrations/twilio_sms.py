@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -28,18 +29,7 @@ class TwilioSms:
         restarted bot finds out whether a text it was sending when it died went out."""
         params = {"To": to, "From": self._from, "DateSent>": since.astimezone(UTC).date().isoformat(),
                   "PageSize": "50"}
-        try:
-            response = self._client.get(self._url, params=params)
-        except httpx.TimeoutException:
-            raise transient("Twilio timed out") from None
-        except httpx.TransportError as exc:
-            raise transient(f"Twilio unreachable: {type(exc).__name__}") from None
-        if response.status_code == 429:
-            raise rate_limited("Twilio rate limited (429)", retry_after_seconds(response))
-        if response.status_code >= 500:
-            raise transient(f"Twilio server error {response.status_code}")
-        if response.status_code >= 400:
-            raise permanent(f"Twilio refused the message list: {response.status_code} {_twilio_error(response)}")
+        response = _call(lambda: self._client.get(self._url, params=params), what="message list")
         try:
             messages = response.json()["messages"]
         except (ValueError, KeyError, TypeError):
@@ -59,8 +49,18 @@ class TwilioSms:
 
 def post_for_sid(client: httpx.Client, url: str, data: dict[str, str], idempotency_key: str, *, what: str) -> str:
     """POST to a Twilio create endpoint; the new resource's sid, or a DeliveryError saying whether to retry."""
+    response = _call(lambda: client.post(url, data=data, headers={"I-Twilio-Idempotency-Token": idempotency_key}),
+                     what=what)
     try:
-        response = client.post(url, data=data, headers={"I-Twilio-Idempotency-Token": idempotency_key})
+        return str(response.json()["sid"])
+    except (ValueError, KeyError):
+        raise transient(f"Twilio answered without a {what} sid") from None
+
+
+def _call(request: Callable[[], httpx.Response], *, what: str) -> httpx.Response:
+    """One request to Twilio; its 2xx response, or a DeliveryError saying whether to retry."""
+    try:
+        response = request()
     except httpx.TimeoutException:
         raise transient("Twilio timed out") from None
     except httpx.TransportError as exc:
@@ -71,10 +71,7 @@ def post_for_sid(client: httpx.Client, url: str, data: dict[str, str], idempoten
         raise transient(f"Twilio server error {response.status_code}")
     if response.status_code >= 400:
         raise permanent(f"Twilio refused the {what}: {response.status_code} {_twilio_error(response)}")
-    try:
-        return str(response.json()["sid"])
-    except (ValueError, KeyError):
-        raise transient(f"Twilio answered without a {what} sid") from None
+    return response
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
