@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from bot.wakes import Wakes
 from handlers.service import Service
 
 log = logging.getLogger(__name__)
@@ -36,18 +37,18 @@ class TriageWorkers:
         self.service = service
         self._monotonic = monotonic
         self.poll_seconds = poll_seconds
-        self._wake = threading.Event()
+        self._wakes = Wakes(workers)
         self._stop = threading.Event()
         self._last_intake = 0.0  # time.monotonic() of the latest webhook that stored a message
         self._gap = float("inf")  # seconds between the latest two
-        self._threads = [threading.Thread(target=self._loop, name=f"triage-{n}", daemon=True)
+        self._threads = [threading.Thread(target=self._loop, args=(n,), name=f"triage-{n}", daemon=True)
                          for n in range(workers)]
 
     def wake(self) -> None:
         """A message was stored (Service.on_triage)."""
         now = self._monotonic()
         self._last_intake, self._gap = now, now - self._last_intake
-        self._wake.set()
+        self._wakes.wake()  # one waiting worker: a busy one looks again when its run ends
 
     def start(self) -> None:
         for thread in self._threads:
@@ -55,7 +56,7 @@ class TriageWorkers:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        self._wake.set()
+        self._wakes.wake_all()
         for thread in self._threads:
             if thread.is_alive():
                 thread.join(timeout)
@@ -64,10 +65,9 @@ class TriageWorkers:
     def alive(self) -> bool:
         return all(thread.is_alive() for thread in self._threads)
 
-    def _loop(self) -> None:
+    def _loop(self, index: int) -> None:
         while not self._stop.is_set():
-            self._wake.wait(self.poll_seconds)
-            self._wake.clear()
+            self._wakes.wait(index, self.poll_seconds)
             if self._stop.is_set():
                 return
             try:

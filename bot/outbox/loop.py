@@ -11,6 +11,7 @@ import threading
 
 from bot.clock import Clock
 from bot.outbox.worker import OutboxWorker
+from bot.wakes import Wakes
 
 log = logging.getLogger(__name__)
 
@@ -24,19 +25,18 @@ class OutboxLoop:
         self._worker = worker
         self._clock = clock
         self._stop = threading.Event()
-        self._wakes = [threading.Event() for _ in range(max(threads, 1))]
+        self._wakes = Wakes(threads)
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        for index, wake in enumerate(self._wakes):
-            thread = threading.Thread(target=self._run, args=(wake,), name=f"outbox-{index}", daemon=True)
+        for index in range(len(self._wakes)):
+            thread = threading.Thread(target=self._run, args=(index,), name=f"outbox-{index}", daemon=True)
             thread.start()
             self._threads.append(thread)
 
     def wake(self) -> None:
-        """New work was queued: look now instead of at the next due time."""
-        for wake in self._wakes:
-            wake.set()
+        """New work was queued: a waiting thread looks now instead of at the next due time (bot/wakes.py)."""
+        self._wakes.wake()
 
     def alive(self) -> bool:
         """Every delivery thread is running (for /readyz)."""
@@ -44,7 +44,7 @@ class OutboxLoop:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
-        self.wake()
+        self._wakes.wake_all()
         for thread in self._threads:
             thread.join(timeout)
 
@@ -55,9 +55,8 @@ class OutboxLoop:
             return IDLE_SECONDS
         return min(max((due - self._clock.now()).total_seconds(), SHORTEST_SECONDS), IDLE_SECONDS)
 
-    def _run(self, wake: threading.Event) -> None:
+    def _run(self, index: int) -> None:
         while not self._stop.is_set():
-            wake.clear()
             try:
                 if self._worker.run_due():
                     continue
@@ -65,4 +64,4 @@ class OutboxLoop:
             except Exception:
                 log.exception("outbox loop: a round failed; trying again shortly")
                 pause = ERROR_PAUSE_SECONDS
-            wake.wait(pause)
+            self._wakes.wait(index, pause)
