@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -20,6 +20,7 @@ class Mention:
     id: str = ""  # messenger user id (user) or user-group id (group); empty for here
     staff: str = ""  # staff id of a user, when the config knows them
     role: str = ""  # the role a group or here stands for
+    name: str = ""  # how a reader sees it where the messenger cannot show it: the person's name, the role
 
     @property
     def counted_as(self) -> tuple[str, str]:
@@ -29,13 +30,26 @@ class Mention:
         return ("role", self.role)
 
     def as_json(self) -> dict[str, str]:
-        data = {"kind": self.kind.value, "id": self.id, "staff": self.staff, "role": self.role}
+        data = {"kind": self.kind.value, "id": self.id, "staff": self.staff, "role": self.role, "name": self.name}
         return {key: value for key, value in data.items() if value}
+
+    def audited(self) -> dict[str, str]:
+        """Who was pinged, for the audit log: ids and role only (a name is looked up from them when shown)."""
+        data = self.as_json()
+        data.pop("name", None)
+        return data
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> Mention:
         return Mention(MentionKind(str(data["kind"])), str(data.get("id", "")), str(data.get("staff", "")),
-                       str(data.get("role", "")))
+                       str(data.get("role", "")), str(data.get("name", "")))
+
+    @property
+    def label(self) -> str:
+        """The mention as plain text: "@Nurse Kim", "@billing", "@here"."""
+        if self.kind is MentionKind.HERE:
+            return "@here"
+        return "@" + (self.name or self.role or self.id or self.staff)
 
     @staticmethod
     def all_from_json(items: Iterable[dict[str, Any]] | None) -> tuple[Mention, ...]:
@@ -48,3 +62,44 @@ def union(mentions: Iterable[Mention]) -> tuple[Mention, ...]:
     for mention in mentions:
         seen.setdefault((mention.kind.value, mention.id or mention.role), mention)
     return tuple(seen.values())
+
+
+Part = str | Mention
+Line = tuple[Part, ...]  # text with mentions in place: "Claimed by ", Mention(...), " · 10:42"
+
+
+def trailing(text: str, mentions: Sequence[Mention]) -> Line:
+    """A line, then who it pings: "⏰ Unclaimed, overdue by 0 min — @billing"."""
+    if not mentions:
+        return (text,)
+    parts: list[Part] = [text, " — "]
+    for index, mention in enumerate(mentions):
+        parts.extend([" ", mention] if index else [mention])
+    return tuple(parts)
+
+
+def plain(line: Line) -> str:
+    """The line as plain text. A mention already shows the person's name, so the bracketed name that follows it
+    for messengers showing a bare id ("<@U1> (Nurse Kim)" in Slack) is left out: "@Nurse Kim"."""
+    out: list[str] = []
+    for index, part in enumerate(line):
+        if isinstance(part, Mention):
+            out.append(part.label)
+            continue
+        before = line[index - 1] if index else None
+        if isinstance(before, Mention) and before.name and part.startswith(f" ({before.name})"):
+            part = part.removeprefix(f" ({before.name})")
+        out.append(part)
+    return "".join(out)
+
+
+def mentions_in(line: Line) -> tuple[Mention, ...]:
+    return tuple(part for part in line if isinstance(part, Mention))
+
+
+def line_json(line: Line) -> list[str | dict[str, str]]:
+    return [part if isinstance(part, str) else part.as_json() for part in line]
+
+
+def line_from_json(items: Iterable[str | dict[str, Any]]) -> Line:
+    return tuple(item if isinstance(item, str) else Mention.from_json(item) for item in items)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from bot.cards.model import Card
-from bot.mentions import Mention
+from bot.document import Document
+from bot.mentions import Line
 
 
 class PatientMessenger(Protocol):
@@ -44,9 +44,12 @@ class ChatPoster(Protocol):
         """`tag` (the outbox row's id) is carried with the post where the messenger allows it."""
         ...
 
-    def post_text(self, channel: str, text: str, *, thread: PostRef | None = None,
-                  mentions: Sequence[Mention] = (), tag: str = "") -> PostRef:
-        """`mentions` are pinged with the text, each in the messenger's own syntax."""
+    def post_text(self, channel: str, text: str | Line, *, thread: PostRef | None = None, tag: str = "") -> PostRef:
+        """`text` may carry mentions in place (a Line): each is pinged, in the messenger's own syntax."""
+        ...
+
+    def post_document(self, channel: str, document: Document, *, tag: str = "") -> PostRef:
+        """A formatted post (the digest), in the messenger's own markup."""
         ...
 
     def find_tagged(self, channel: str, tag: str, *, thread: PostRef | None = None) -> PostRef | None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 import itertools
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.cards.model import Card
 from bot.cards.text import render_text
-from bot.mentions import Mention, MentionKind
+from bot.document import Document, plain_document
+from bot.mentions import Line, plain
 from bot.ports import Media, PostRef
 
 
@@ -30,13 +30,14 @@ class ConsolePoster:
         self._cards[ref.ts] = card.ticket_id
         return ref
 
-    def post_text(self, channel: str, text: str, *, thread: PostRef | None = None,
-                  mentions: Sequence[Mention] = (), tag: str = "") -> PostRef:
-        if mentions:
-            text = f"{text} — {' '.join(_console_mention(m) for m in mentions)}"
+    def post_text(self, channel: str, text: str | Line, *, thread: PostRef | None = None, tag: str = "") -> PostRef:
+        text = text if isinstance(text, str) else plain(text)
         if thread is None:
             return self._post(channel, text, tag)
         return self._post(channel, f"  ↳ in the thread of #{self._cards.get(thread.ts, '?')}: {text}", tag)
+
+    def post_document(self, channel: str, document: Document, *, tag: str = "") -> PostRef:
+        return self._post(channel, plain_document(document), tag)
 
     def find_tagged(self, channel: str, tag: str, *, thread: PostRef | None = None) -> PostRef | None:
         return self._tags.get(tag)
@@ -59,13 +60,6 @@ class ConsolePoster:
         if tag:
             self._tags[tag] = ref
         return ref
-
-
-def _console_mention(mention: Mention) -> str:
-    """Printed the way the card text prints its mentions, so a reader of the demo sees who would be pinged."""
-    if mention.kind is MentionKind.USER:
-        return f"<@{mention.id}>"
-    return f"<@group:{mention.id}>" if mention.kind is MentionKind.GROUP else "<@here>"
 
 
 # A 1x1 PNG: what the demo "downloads" for a patient's MMS photo, so the demo never goes out to Twilio.

@@ -27,14 +27,17 @@ from bot.digest import (
     compute_digest,
     day_window,
     digest_chart,
+    digest_document,
     digest_text,
     format_duration,
     nearest_rank,
 )
+from bot.document import document_from_json, document_json
 from bot.domain import Category
 from bot.humanize import humanize_minutes
 from bot.storage.db import Database
 from bot.storage.models import InboundMessageRow, TicketEventRow, TicketRow
+from integrations.slack.document import slack_document
 from tests.dburl import db_url
 
 TZ = ZoneInfo("America/New_York")
@@ -285,7 +288,7 @@ def test_claims_per_staff(digest: DailyDigest) -> None:
 
 
 def test_text(digest: DailyDigest, config: ClinicConfig) -> None:
-    text = digest_text(digest, config)
+    text = slack_digest(digest, config)
     lines = text.splitlines()
     assert lines[0] == "*Daily digest · Test Clinic · Tue 3 Mar 2026*"
     assert "*Volume:* 14 tickets · auto-resolved 29% (4)" in lines
@@ -307,7 +310,7 @@ def test_text(digest: DailyDigest, config: ClinicConfig) -> None:
 
 
 def test_text_carries_no_patient_details(digest: DailyDigest, config: ClinicConfig) -> None:
-    text = digest_text(digest, config).lower()
+    text = slack_digest(digest, config).lower()
     planted = [value for p in PATIENTS for value in p.values()] + BODIES
     planted += ["2125550101", "555-0101", "olivia", "bennett", "harper", "sofía", "swelling", "botox", "P-1"]
     for value in planted:
@@ -332,7 +335,7 @@ def test_a_day_without_tickets(db: Database, config: ClinicConfig) -> None:
     assert all(r.median is None and r.p90 is None and r.responded == 0 for r in empty.first_response)
     assert empty.breaches == () and empty.adverse_events == () and empty.claims == ()
     assert empty.open_now.total == 6  # open now does not depend on the day
-    text = digest_text(empty, config)
+    text = slack_digest(empty, config)
     assert "*Volume:* 0 tickets · auto-resolved 0% (0)" in text and "*SLA breaches:* none" in text
     assert digest_chart(empty)[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -404,7 +407,7 @@ def test_unanswered_tickets_past_due_are_breached_not_left_out(tmp_path: Path, c
     with db.session() as session:
         got = compute_digest(session, config, BOOKING_DAY, datetime(2026, 3, 10, 11, 0, tzinfo=TZ))
     db.dispose()
-    lines = digest_text(got, config).splitlines()
+    lines = slack_digest(got, config).splitlines()
     assert "• Booking: 6 tickets · 4 met · 2 breached · 3 min / 5 min (target 5 min)" in lines
     assert "• Adverse event: 2 tickets · 0 met · 2 breached · 8 min / 8 min (target 5 min)" in lines
     assert "• Billing: 1 ticket · 0 met · 0 breached · 1 not yet due · no response yet (target 30 min)" in lines
@@ -417,3 +420,22 @@ def test_unanswered_tickets_past_due_are_breached_not_left_out(tmp_path: Path, c
     }
     assert [t.get_text() for t in adverse.texts] == ["not acknowledged", "8 min", "target 5 min"]
     assert build_figure(got).get_suptitle() == "Test Clinic · Triage digest · Tue 10 Mar 2026"
+
+
+def slack_digest(digest: DailyDigest, config: ClinicConfig) -> str:
+    """The digest as the managers' channel gets it in Slack."""
+    return slack_document(digest_document(digest, config))
+
+
+def test_the_digest_document_carries_no_messenger_syntax_and_survives_the_outbox(
+        db: Database, config: ClinicConfig) -> None:
+    """The core writes structure (strong, quoted, bulleted); Slack writes *bold* and &lt;, the CLI plain text."""
+    with db.session() as session:
+        empty = compute_digest(session, config, date(2026, 1, 1), NOW)
+    document = digest_document(empty, config)
+    assert document_from_json(document_json(document)) == document
+    text = digest_text(empty, config)
+    assert text.splitlines()[1] == "Volume: 0 tickets · auto-resolved 0% (0)"
+    assert "*" not in text
+    named = config.model_copy(update={"clinic": config.clinic.model_copy(update={"name": "Glow <&> Co"})})
+    assert slack_digest(empty, named).splitlines()[0].startswith("*Daily digest · Glow &lt;&amp;&gt; Co · ")

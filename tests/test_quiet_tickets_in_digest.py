@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from bot.digest import compute_digest, digest_text
+from bot.digest import compute_digest, digest_document
+from integrations.slack.document import slack_document
 from tests.conftest import Clinic, local
 
 
@@ -27,7 +28,7 @@ def test_quiet_tickets_are_never_breaches_and_opt_outs_are_counted(clinic: Clini
     with clinic.service.db.transaction() as session:
         digest = compute_digest(session, clinic.service.config, local(2026, 11, 24).date(), clinic.clock.now())
     assert digest.breaches == ()
-    text = digest_text(digest, clinic.service.config)
+    text = slack_document(digest_document(digest, clinic.service.config))  # as posted to Slack
     assert "• Other: 1 ticket collected quietly (no answer owed)" in text
     assert "*Opt-outs:* 1 (STOP and the like; the bot no longer texts them)" in text
     assert "*SLA breaches:* none" in text

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from bot.cards.model import ActionId, Card, CardAction, CardField
+from bot.mentions import Mention, MentionKind
 from integrations.slack.blocks import render_blocks, render_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,7 +86,7 @@ def _card(**overrides: Any) -> Card:
         "message": "My lip is swollen <script> & stuff\nand it hurts",
         "reasons": ("mentions swelling after filler", "mentions pain"),
         "context": (CardField("Came in on", "SMS"), CardField("Routed to", "<#C123>"), CardField("SLA", "15 min")),
-        "status": "Unclaimed",
+        "status": ("Unclaimed",),
         "actions": (
             CardAction(ActionId.CLAIM, "Claim", "t42", style="primary"),
             CardAction(ActionId.REPLY, "Reply", "t42"),
@@ -93,7 +94,7 @@ def _card(**overrides: Any) -> Card:
             CardAction(ActionId.RESOLVE, "Resolve", "t42", overflow=True),
             CardAction(ActionId.RECLASSIFY, "Reclassify", "t42", overflow=True),
         ),
-        "mentions": ("U111", "U222"),
+        "mentions": (Mention(MentionKind.USER, "U111"), Mention(MentionKind.USER, "U222")),
         "notes": ("Paged <@U111>",),
     }
     values.update(overrides)

@@ -14,8 +14,10 @@ from bot.config.models import ClinicConfig
 from bot.domain import Category, TicketStatus, is_unreadable
 from bot.hours import is_open
 from bot.humanize import humanize_minutes
+from bot.mentions import Line, Mention, Part
 from bot.outbox.failures import failure_class
 from bot.outbox.queue import OutboxKind
+from bot.sla.audience import person
 from bot.sla.business_time import open_intervals
 from bot.storage.models import TicketRow
 from bot.tickets.events import EventKind
@@ -109,19 +111,21 @@ def _closure_before(config: ClinicConfig, now: datetime, due: datetime) -> tuple
     return (None, upcoming) if upcoming and upcoming < due else None
 
 
-def status_text(ticket: TicketRow, config: ClinicConfig) -> str:
+def status_text(ticket: TicketRow, config: ClinicConfig) -> Line:
     status = TicketStatus(ticket.status)
+    line: list[Part]
     if status is TicketStatus.CLAIMED:
-        text = f"Claimed by <@{ticket.claimed_by}> · {_clock_time(ticket.claimed_at, config)}"
+        line = ["Claimed by ", person(config, ticket.claimed_by or ""), f" · {_clock_time(ticket.claimed_at, config)}"]
     elif status is TicketStatus.AUTO_RESOLVED:
-        text = "Answered by the bot"
+        line = ["Answered by the bot"]
     elif status is TicketStatus.RESOLVED:
-        text = f"Resolved · {_clock_time(ticket.resolved_at, config)}"
+        line = [f"Resolved · {_clock_time(ticket.resolved_at, config)}"]
     else:
-        text = "Unclaimed"
+        line = ["Unclaimed"]
     if ticket.paged and ticket.acknowledged_by:
-        text += f" · Page acknowledged by <@{ticket.acknowledged_by}> · {_clock_time(ticket.acknowledged_at, config)}"
-    return text
+        line += [" · Page acknowledged by ", person(config, ticket.acknowledged_by),
+                 f" · {_clock_time(ticket.acknowledged_at, config)}"]
+    return tuple(line)
 
 
 def _who(config: ClinicConfig, staff: str | None) -> str:
@@ -183,12 +187,12 @@ def build_card(ticket: TicketRow, message_text: str | None, config: ClinicConfig
     if ticket.assignee:
         context.append(CardField("Named human", _who(config, ticket.assignee)))
     context.extend(related_fields(ticket))  # "Related: #12 booking", "Also asks: billing"
-    mentions: tuple[str, ...] = ()
+    mentions: tuple[Mention, ...] = ()
     if ticket.paged:
         context.append(CardField("Paged", _who(config, ticket.paged)))
         member = config.staff_member(ticket.paged)
         if member and member.chat_user and not ticket.acknowledged_by and TicketStatus(ticket.status).is_open:
-            mentions = (addressed_to or member.chat_user,)
+            mentions = (person(config, addressed_to or member.chat_user),)
     hidden = config.privacy.card_detail == "none"
     message = None if hidden else text
     facts = patient_facts(ticket, config, text)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bot.mentions import Line, Mention
+
 
 class ActionId(StrEnum):
     """Button ids, fixed strings defined once. Never derive them from class names: posted cards keep them."""
@@ -59,9 +61,9 @@ class Card:
     message: str | None  # None when the privacy setting hides it behind the SHOW_MESSAGE button
     reasons: tuple[str, ...]
     context: tuple[CardField, ...]  # came in on, routed to, SLA, named human, paged
-    status: str  # "Unclaimed", "Claimed by <@U1> · 10:42", "Resolved by ..."
+    status: Line  # ("Unclaimed",), ("Claimed by ", Mention(...), " · 10:42"): each renderer writes the mention
     actions: tuple[CardAction, ...] = ()
-    mentions: tuple[str, ...] = field(default_factory=tuple)  # messenger user ids to @-mention on the card
+    mentions: tuple[Mention, ...] = field(default_factory=tuple)  # who the card pings (the paged provider)
     notes: tuple[str, ...] = field(default_factory=tuple)  # "Escalated to #clinical", "⚠️ Reply not delivered"
     # The body in the order the reader needs it, decided by the builder per category (renderers keep the order).
     # Left empty, it is the patient fields, then the message.

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from bot.cards.model import Card, SectionKind
+from bot.mentions import plain
 
 
 def render_text(card: Card) -> str:
     lines = [card.title]
     if card.mentions:
-        lines.append("  " + " ".join(f"<@{user}>" for user in card.mentions))
+        lines.append("  " + " ".join(mention.label for mention in card.mentions))
     for section in card.sections:
         if section.kind is SectionKind.FIELDS:
             lines.append("  " + " | ".join(f"{f.label}: {f.value}" for f in section.fields))
@@ -21,7 +22,7 @@ def render_text(card: Card) -> str:
             lines.append(f"  “{message[:300]}{'…' if len(message) > 300 else ''}”")
     if card.reasons:
         lines.append("  why: " + "; ".join(card.reasons))
-    lines.append("  " + " | ".join(f"{f.label}: {f.value}" for f in card.context) + f" | {card.status}")
+    lines.append("  " + " | ".join(f"{f.label}: {f.value}" for f in card.context) + f" | {plain(card.status)}")
     lines.extend(f"  {note}" for note in card.notes)
     buttons = [a.label for a in card.actions if not a.overflow]
     more = [a.label for a in card.actions if a.overflow]

@@ -15,7 +15,7 @@ from bot.digest.compute import (
     day_window,
     nearest_rank,
 )
-from bot.digest.render import digest_text, format_duration
+from bot.digest.render import digest_document, digest_text, format_duration
 
 __all__ = [
     "AdverseEventLine",
@@ -32,6 +32,7 @@ __all__ = [
     "compute_digest",
     "day_window",
     "digest_chart",
+    "digest_document",
     "digest_text",
     "format_duration",
     "nearest_rank",

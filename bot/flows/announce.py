@@ -9,22 +9,32 @@ from datetime import date, datetime
 from sqlalchemy.orm import Session
 
 from bot.config.models import ClinicConfig
-from bot.digest import DailyDigest, compute_digest, digest_chart, digest_text
+from bot.digest import DailyDigest, compute_digest, digest_chart, digest_document
+from bot.document import Document, document_json, plain_document
+from bot.flows.chat import line_payload
+from bot.mentions import Line, Part
 from bot.oncall import OnCall, current_on_call
 from bot.outbox.queue import OutboxKind, enqueue
+from bot.sla.audience import staff_mention
 from bot.sla.sweep import claim_once
 
 
-def handoff_text(config: ClinicConfig, oncall: OnCall) -> str:
-    def who(staff_id: str | None) -> str:
+def handoff_text(config: ClinicConfig, oncall: OnCall) -> Line:
+    def who(staff_id: str | None) -> list[Part]:
         member = config.staff_member(staff_id or "")
         if member is None:
-            return "nobody"
-        return f"<@{member.chat_user}> ({member.name})" if member.chat_user else member.name
+            return ["nobody"]
+        mention = staff_mention(config, member.id)
+        return [mention, f" ({member.name})"] if mention else [member.name]
 
     until = oncall.shift_end.astimezone(config.clinic.tz).strftime("%a %H:%M")
-    backup = f" Backup: {who(oncall.backup)}." if oncall.backup else ""
-    return f"🩺 On call now: {who(oncall.provider)} until {until} ({oncall.source}).{backup}"
+    backup: list[Part] = [" Backup: ", *who(oncall.backup), "."] if oncall.backup else []
+    return ("🩺 On call now: ", *who(oncall.provider), f" until {until} ({oncall.source}).", *backup)
+
+
+def document_payload(document: Document) -> dict[str, object]:
+    """A chat post's payload for a formatted post: the plain reading, and the document the messenger renders."""
+    return {"text": plain_document(document), "document": document_json(document)}
 
 
 def post_handoff(session: Session, config: ClinicConfig, now: datetime, *, force: bool = False) -> bool:
@@ -35,8 +45,8 @@ def post_handoff(session: Session, config: ClinicConfig, now: datetime, *, force
     fingerprint = hashlib.sha256(f"{oncall.provider}|{oncall.source}".encode()).hexdigest()[:16]
     if not claim_once(session, f"handoff:{oncall.shift_start.isoformat()}:{fingerprint}", now):
         return False
-    text = handoff_text(config, oncall)
-    enqueue(session, OutboxKind.CHAT_POST, config.channels.clinical, now, payload={"text": text})
+    enqueue(session, OutboxKind.CHAT_POST, config.channels.clinical, now,
+            payload=line_payload(handoff_text(config, oncall)))
     return True
 
 
@@ -48,7 +58,7 @@ def queue_digest(
     if once_key is not None and not claim_once(session, once_key, now):
         return digest
     post = enqueue(session, OutboxKind.CHAT_POST, config.channels.managers, now,
-                   payload={"text": digest_text(digest, config)})
+                   payload=document_payload(digest_document(digest, config)))
     enqueue(session, OutboxKind.CHAT_FILE, config.channels.managers, now, payload={
         "after": post.id, "filename": f"triage-digest-{day.isoformat()}.png",
         "title": f"Triage digest {day.isoformat()}", "data_b64": base64.b64encode(digest_chart(digest)).decode(),

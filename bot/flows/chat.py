@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from bot.config.models import ClinicConfig
 from bot.domain import Role
-from bot.mentions import Mention
+from bot.mentions import Line, Mention, line_from_json, line_json, plain, trailing
 from bot.outbox.queue import OutboxKind, enqueue
 from bot.storage.models import ChatPostRow, OutboxRow, TicketRow
 
@@ -50,6 +50,20 @@ def thread_line(session: Session, ticket: TicketRow, text: str, now: datetime, *
     if mentions:
         payload["mentions"] = [mention.as_json() for mention in mentions]
     return enqueue(session, OutboxKind.CHAT_THREAD, target, now, ticket_id=ticket.id, payload=payload)
+
+
+def line_payload(line: Line) -> dict[str, object]:
+    """A chat post's payload for text with mentions in place: the plain reading, and the line itself."""
+    return {"text": plain(line), "line": line_json(line)}
+
+
+def chat_line(payload: Mapping[str, object]) -> Line:
+    """What a chat post or thread line says: its line (mentions in place), else its text and who it pings."""
+    line = payload.get("line")
+    if isinstance(line, list):
+        return line_from_json(line)
+    mentions = payload.get("mentions")
+    return trailing(str(payload.get("text", "")), Mention.all_from_json(mentions if isinstance(mentions, list) else ()))
 
 
 def retire_cards(session: Session, ticket: TicketRow) -> None:

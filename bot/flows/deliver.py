@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 from bot.cards.build import build_card
 from bot.clock import Clock
 from bot.config.models import ClinicConfig, StaffMember
+from bot.document import document_from_json
 from bot.domain import TicketStatus
-from bot.flows.chat import post_card, refresh_cards, share_media, thread_line
+from bot.flows.chat import chat_line, post_card, refresh_cards, share_media, thread_line
 from bot.flows.paging import call_text, page_text
-from bot.mentions import Mention
 from bot.optouts import is_opted_out
 from bot.optouts.notice import opt_out_notice
 from bot.outbox.errors import permanent, waiting
@@ -135,13 +135,16 @@ def deliveries(
                 wait = max((card.next_attempt_at - clock.now()).total_seconds(), 0.0) + CARD_WAIT_SECONDS
                 raise waiting("waiting: the card is not posted yet", retry_after=wait)
             return {"skipped": "the ticket has no card"}
-        ref = poster.post_text(post.channel, str(row.payload["text"]), thread=PostRef(post.channel, post.ts),
-                               mentions=Mention.all_from_json(row.payload.get("mentions")), tag=str(row.id))
+        ref = poster.post_text(post.channel, chat_line(row.payload), thread=PostRef(post.channel, post.ts),
+                               tag=str(row.id))
         return {"channel": ref.channel, "ts": ref.ts}
 
     def send_alert(session: Session, row: OutboxRow) -> dict[str, Any]:
-        ref = poster.post_text(row.target, str(row.payload.get("text", "")),
-                               mentions=Mention.all_from_json(row.payload.get("mentions")), tag=str(row.id))
+        document = row.payload.get("document")
+        if isinstance(document, list):
+            ref = poster.post_document(row.target, document_from_json(document), tag=str(row.id))
+        else:
+            ref = poster.post_text(row.target, chat_line(row.payload), tag=str(row.id))
         return {"channel": ref.channel, "ts": ref.ts}
 
     def find_post(session: Session, row: OutboxRow) -> dict[str, Any] | None:

@@ -27,7 +27,7 @@ def staff_mention(config: ClinicConfig, staff_id: str) -> Mention | None:
     member = config.staff_member(staff_id) if staff_id else None
     if member is None or not member.chat_user:
         return None
-    return Mention(MentionKind.USER, member.chat_user, staff=member.id)
+    return Mention(MentionKind.USER, member.chat_user, staff=member.id, name=member.name)
 
 
 def role_mentions(config: ClinicConfig, role: Role) -> tuple[Mention, ...]:
@@ -37,9 +37,10 @@ def role_mentions(config: ClinicConfig, role: Role) -> tuple[Mention, ...]:
     members = sorted(config.role_members(role))
     if not members:
         return (Mention(MentionKind.HERE, role=role.value),)
-    return tuple(_user(config, member) for member in members)
+    return tuple(person(config, member) for member in members)
 
 
-def _user(config: ClinicConfig, chat_user: str) -> Mention:
+def person(config: ClinicConfig, chat_user: str) -> Mention:
+    """A messenger user as a mention, with their staff id and name when the config knows them."""
     member = config.staff_by_chat_user(chat_user)
-    return Mention(MentionKind.USER, chat_user, staff=member.id if member else "")
+    return Mention(MentionKind.USER, chat_user, staff=member.id if member else "", name=member.name if member else "")

@@ -276,7 +276,7 @@ def _audit(session: Session, ticket: TicketRow, step: Step, mentions: Sequence[M
            now: datetime, **extra: object) -> None:
     """`mentioned` is who this step pinged (staff ids, role names); `message` the one post that carried it."""
     record(session, ticket, EventKind.NUDGED, BOT, now, step=step.key, step_kind=step.kind, notify=step.notify,
-           mentioned=[m.as_json() for m in mentions], message=message,
+           mentioned=[m.audited() for m in mentions], message=message,
            **{key: value for key, value in extra.items() if value})
 
 

@@ -13,6 +13,7 @@ from slack_bolt import Ack, App
 from bot.flows.actions import QueueSummary, StaffRef
 from handlers.jobs import Jobs
 from handlers.slack.context import SlackContext, mention
+from integrations.slack.mentions import slack_line
 
 USAGE = ("Usage: `/triage` (the queue and your tickets) · `/triage oncall` (who is on call) · "
          "`/triage oncall set @someone until tomorrow 8am` · `/triage oncall clear` (back to the rota) · "
@@ -50,7 +51,7 @@ def staff_ref(word: str) -> StaffRef:
 def oncall_command(ctx: SlackContext, user: dict[str, Any], words: list[str]) -> str:
     desk, actor = ctx.actions.oncall, ctx.actor(user)
     if words == ["oncall"]:
-        return desk.now_text()
+        return slack_line(desk.now_text())
     if words == ["oncall", "clear"]:
         outcome = desk.clear(actor)
     elif len(words) < 5 or words[3] != "until":

@@ -22,6 +22,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.cards.model import ActionId, Card, CardAction, CardField, CardSection, SectionKind
+from integrations.slack.mentions import slack_line, slack_mention
 
 HEADER_MAX = 150  # header text (plain_text)
 TEXT_MAX = 3000  # section / context text object
@@ -49,13 +50,8 @@ def _clip(text: str, limit: int) -> str:
     return cut.rstrip() + ELLIPSIS
 
 
-def _mention(user_id: str) -> str:
-    # User ids (U…/W…) mention as <@id>; user-group ids (S…) need the subteam form.
-    return f"<!subteam^{user_id}>" if user_id.startswith("S") else f"<@{user_id}>"
-
-
 def _mentions(card: Card) -> str:
-    return " ".join(_mention(m) for m in card.mentions)
+    return " ".join(slack_mention(m) for m in card.mentions)
 
 
 def _patient_text(text: str) -> MarkdownTextObject:
@@ -115,7 +111,7 @@ def render_blocks(card: Card) -> list[dict[str, Any]]:
         blocks.extend(_section(section))
     if card.reasons:
         blocks.append(_context("Why: " + "; ".join(escape(r) for r in card.reasons)))
-    blocks.append(_context(" · ".join([*(f"{f.label}: {f.value}" for f in card.context), card.status])))
+    blocks.append(_context(" · ".join([*(f"{f.label}: {f.value}" for f in card.context), slack_line(card.status)])))
     blocks.extend(_context(note) for note in card.notes)
     buttons: list[ButtonElement | OverflowMenuElement] = [_button(a) for a in card.actions if not a.overflow]
     overflow = [a for a in card.actions if a.overflow]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.mentions import Mention, MentionKind
+from bot.mentions import Line, Mention, MentionKind, trailing
 
 
 def slack_mention(mention: Mention) -> str:
@@ -15,8 +15,13 @@ def slack_mention(mention: Mention) -> str:
     return "<!here>"
 
 
+def slack_line(line: str | Line) -> str:
+    """Text with its mentions in Slack's syntax (the text itself is Slack mrkdwn already)."""
+    if isinstance(line, str):
+        return line
+    return "".join(part if isinstance(part, str) else slack_mention(part) for part in line)
+
+
 def with_mentions(text: str, mentions: Sequence[Mention]) -> str:
     """The line, then who it pings: "⏰ Unclaimed, overdue by 0 min — <!subteam^S0BILL>"."""
-    if not mentions:
-        return text
-    return f"{text} — {' '.join(slack_mention(m) for m in mentions)}"
+    return slack_line(trailing(text, mentions))

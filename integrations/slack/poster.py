@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import http.client
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.cards.model import Card
-from bot.mentions import Mention
+from bot.document import Document
+from bot.mentions import Line
 from bot.outbox.errors import DeliveryError, permanent, rate_limited, transient, unanswered
 from bot.ports import PostRef
 from integrations.slack.blocks import render_blocks, render_text
-from integrations.slack.mentions import with_mentions
+from integrations.slack.document import slack_document
+from integrations.slack.mentions import slack_line
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +57,14 @@ class SlackPoster:
             unfurl_media=False, metadata=_metadata(tag)))
         return PostRef(channel=str(response["channel"]), ts=str(response["ts"]))
 
-    def post_text(self, channel: str, text: str, *, thread: PostRef | None = None,
-                  mentions: Sequence[Mention] = (), tag: str = "") -> PostRef:
+    def post_text(self, channel: str, text: str | Line, *, thread: PostRef | None = None, tag: str = "") -> PostRef:
         response = _call(lambda: self._client.chat_postMessage(
-            channel=channel, text=with_mentions(text, mentions), thread_ts=thread.ts if thread else None,
+            channel=channel, text=slack_line(text), thread_ts=thread.ts if thread else None,
             unfurl_links=False, unfurl_media=False, metadata=_metadata(tag)))
         return PostRef(channel=str(response["channel"]), ts=str(response["ts"]))
+
+    def post_document(self, channel: str, document: Document, *, tag: str = "") -> PostRef:
+        return self.post_text(channel, slack_document(document), tag=tag)
 
     def find_tagged(self, channel: str, tag: str, *, thread: PostRef | None = None) -> PostRef | None:
         """The recent post carrying `tag` in its metadata (in `thread` when given), or None."""

@@ -13,6 +13,7 @@ from bot.clock import Clock
 from bot.config.models import ClinicConfig, StaffMember
 from bot.flows.actions.unit import Outcome
 from bot.flows.announce import handoff_text, post_handoff
+from bot.mentions import Line
 from bot.oncall import add_override, current_on_call, end_overrides, parse_until
 from bot.storage.db import Database
 from bot.tickets.permissions import Actor, may_change_oncall
@@ -40,10 +41,12 @@ class OnCallDesk:
     config: ClinicConfig
     clock: Clock
 
-    def now_text(self) -> str:
+    def now_text(self) -> Line:
+        """Who is on call, with mentions in place (the messenger renders them)."""
         with self.db.transaction() as session:
             oncall = current_on_call(session, self.config, self.clock.now())
-        return handoff_text(self.config, oncall).removeprefix("🩺 ")
+        first, *rest = handoff_text(self.config, oncall)
+        return (str(first).removeprefix("🩺 "), *rest)
 
     def set(self, actor: Actor, who: StaffRef | None, until_text: str) -> Outcome:
         """`who` None: the actor did not say whom (or until when); an empty notice lets the messenger show usage."""
