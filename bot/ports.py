@@ -9,6 +9,7 @@ from typing import Protocol, runtime_checkable
 from bot.cards.model import Card
 from bot.document import Document
 from bot.mentions import Line
+from bot.posts import PostRef as PostRef  # where a post is: kept here for the ports' callers
 
 
 class PatientMessenger(Protocol):
@@ -29,12 +30,6 @@ class PhoneCaller(Protocol):
     """Rings a phone and speaks `text` (a page); returns the provider's call id."""
 
     def call(self, to: str, text: str, *, idempotency_key: str) -> str: ...
-
-
-@dataclass(frozen=True)
-class PostRef:
-    channel: str
-    ts: str
 
 
 class ChatPoster(Protocol):

@@ -22,19 +22,19 @@ class ConsolePoster:
     updates: list[tuple[str, str]] = field(default_factory=list)
     files: list[tuple[str, str, bytes]] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    _cards: dict[str, int] = field(default_factory=dict)  # post ts -> ticket number, to label thread lines
+    _cards: dict[str, int] = field(default_factory=dict)  # post's message id -> ticket number, to label thread lines
     _tags: dict[str, PostRef] = field(default_factory=dict)  # outbox id -> where it was posted
 
     def post_card(self, channel: str, card: Card, *, tag: str = "") -> PostRef:
         ref = self._post(channel, render_text(card), tag)
-        self._cards[ref.ts] = card.ticket_id
+        self._cards[ref.message_id] = card.ticket_id
         return ref
 
     def post_text(self, channel: str, text: str | Line, *, thread: PostRef | None = None, tag: str = "") -> PostRef:
         text = text if isinstance(text, str) else plain(text)
         if thread is None:
             return self._post(channel, text, tag)
-        return self._post(channel, f"  ↳ in the thread of #{self._cards.get(thread.ts, '?')}: {text}", tag)
+        return self._post(channel, f"  ↳ in the thread of #{self._cards.get(thread.message_id, '?')}: {text}", tag)
 
     def post_document(self, channel: str, document: Document, *, tag: str = "") -> PostRef:
         return self._post(channel, plain_document(document), tag)
@@ -43,12 +43,12 @@ class ConsolePoster:
         return self._tags.get(tag)
 
     def update_card(self, ref: PostRef, card: Card) -> None:
-        self.updates.append((ref.channel, render_text(card)))
+        self.updates.append((ref.conversation, render_text(card)))
 
     def post_file(self, channel: str, filename: str, data: bytes, title: str, *,
                   thread: PostRef | None = None) -> None:
         self.files.append((channel, filename, data))
-        where = f" in the thread of #{self._cards.get(thread.ts, '?')}" if thread else ""
+        where = f" in the thread of #{self._cards.get(thread.message_id, '?')}" if thread else ""
         if self.echo:
             print(f"[#{channel}]{where} file {filename} ({len(data)} bytes): {title}\n", flush=True)
 
@@ -56,7 +56,7 @@ class ConsolePoster:
         self.posts.append((channel, text))
         if self.echo:
             print(f"[#{channel}]\n{text}\n", flush=True)
-        ref = PostRef(channel=channel, ts=f"console-{next(self._ids)}")
+        ref = PostRef("console", channel, f"console-{next(self._ids)}")
         if tag:
             self._tags[tag] = ref
         return ref

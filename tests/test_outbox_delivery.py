@@ -233,12 +233,13 @@ def test_a_card_posted_by_a_worker_that_died_is_found_and_not_posted_again(share
     clinic.clock.advance(timedelta(seconds=1))
     clinic.deliver()
     card = ticket_card(clinic)
-    assert card.status == "sent" and card.result == {"channel": "billing", "ts": message["ts"]}
+    assert card.status == "sent" and card.result == {"platform": "slack", "conversation": "billing",
+                                                   "message_id": message["ts"]}
     assert len(posted(clinic, "billing")) == 1  # found in the channel's history: not posted twice
     history = clinic.slack.calls("conversations.history")
     assert history and history[-1].args.get("include_all_metadata") in ("true", "1", True)
     with clinic.service.db.transaction() as session:
-        assert [p.ts for p in session.scalars(select(ChatPostRow))] == [message["ts"]]  # recorded as posted
+        assert [p.message_id for p in session.scalars(select(ChatPostRow))] == [message["ts"]]  # recorded as posted
 
 
 def test_a_try_that_did_not_land_is_sent_after_the_lease(slack_clinic: SlackClinic) -> None:
@@ -303,7 +304,8 @@ def test_one_crashing_row_never_stops_the_batch(clinic: Clinic) -> None:
 
     def on_sent(session: Session, row: OutboxRow, now: datetime) -> None:
         if row.target == "crashes-in-on-sent":
-            session.add(ChatPostRow(ticket_id=None, kind="card", role="", channel="x", ts="1", created_at=now))
+            session.add(ChatPostRow(ticket_id=None, kind="card", role="", conversation="x", message_id="1",
+                                    created_at=now))
             raise RuntimeError("another bug")
 
     worker = OutboxWorker(clinic.service.db, clinic.clock, {"test.kind": Delivery(send=send, on_sent=on_sent)},

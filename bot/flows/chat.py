@@ -23,7 +23,7 @@ def posts_of(session: Session, ticket_id: int) -> list[ChatPostRow]:
 def refresh_cards(session: Session, ticket: TicketRow, now: datetime) -> None:
     """Re-render every place this ticket's card is shown (role channels and page DMs)."""
     for post in posts_of(session, ticket.id):
-        enqueue(session, OutboxKind.CHAT_UPDATE, post.channel, now, ticket_id=ticket.id,
+        enqueue(session, OutboxKind.CHAT_UPDATE, post.conversation, now, ticket_id=ticket.id,
                 payload={"post_id": post.id}, dedupe_key=f"update:{post.id}:v{ticket.version}:{now.isoformat()}")
 
 
@@ -34,7 +34,7 @@ def share_media(session: Session, ticket: TicketRow, now: datetime) -> None:
     for post in posts:
         for message in ticket.messages:
             for index, _item in enumerate(message.media or []):
-                enqueue(session, OutboxKind.CHAT_MEDIA, post.channel, now, ticket_id=ticket.id,
+                enqueue(session, OutboxKind.CHAT_MEDIA, post.conversation, now, ticket_id=ticket.id,
                         payload={"post_id": post.id, "message_id": message.id, "index": index},
                         dedupe_key=f"media:{post.id}:{message.id}:{index}")
 
@@ -45,7 +45,7 @@ def thread_line(session: Session, ticket: TicketRow, text: str, now: datetime, *
 
     Quiet unless `mentions` are given; the messenger renders them (the core never writes their syntax).
     """
-    target = post.channel if post else ticket.role or Role.FRONT_DESK.value
+    target = post.conversation if post else ticket.role or Role.FRONT_DESK.value
     payload: dict[str, object] = {"text": text, "post_id": post.id if post else None}
     if mentions:
         payload["mentions"] = [mention.as_json() for mention in mentions]

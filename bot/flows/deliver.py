@@ -72,7 +72,7 @@ def deliveries(
         ticket = _ticket(session, row)
         ref = poster.post_card(row.target, card_for(session, ticket, note=str(row.payload.get("note", ""))),
                                tag=str(row.id))
-        return {"channel": ref.channel, "ts": ref.ts}
+        return ref.as_result()
 
     def send_page(session: Session, row: OutboxRow) -> dict[str, Any]:
         ticket = _ticket(session, row)
@@ -80,7 +80,7 @@ def deliveries(
         to = member.chat_user if member and member.chat_user else row.target
         # Addressed to the DM's reader: its push text never names another provider (the primary, for a backup).
         ref = poster.post_card(to, card_for(session, ticket, addressed_to=to), tag=str(row.id))
-        return {"channel": ref.channel, "ts": ref.ts}
+        return ref.as_result()
 
     sms = messengers.get(OutboxKind.REPLY_SMS)
 
@@ -118,8 +118,8 @@ def deliveries(
         post = session.get(ChatPostRow, int(row.payload["post_id"]))
         if post is None:
             return {"skipped": "post not found"}
-        poster.update_card(PostRef(post.channel, post.ts), card_for(session, ticket, post))
-        return {"channel": post.channel, "ts": post.ts}
+        poster.update_card(post.ref, card_for(session, ticket, post))
+        return post.ref.as_result()
 
     def thread_of(session: Session, row: OutboxRow) -> ChatPostRow | None:
         pinned = row.payload.get("post_id")
@@ -135,9 +135,9 @@ def deliveries(
                 wait = max((card.next_attempt_at - clock.now()).total_seconds(), 0.0) + CARD_WAIT_SECONDS
                 raise waiting("waiting: the card is not posted yet", retry_after=wait)
             return {"skipped": "the ticket has no card"}
-        ref = poster.post_text(post.channel, chat_line(row.payload), thread=PostRef(post.channel, post.ts),
+        ref = poster.post_text(post.conversation, chat_line(row.payload), thread=post.ref,
                                tag=str(row.id))
-        return {"channel": ref.channel, "ts": ref.ts}
+        return ref.as_result()
 
     def send_alert(session: Session, row: OutboxRow) -> dict[str, Any]:
         document = row.payload.get("document")
@@ -145,7 +145,7 @@ def deliveries(
             ref = poster.post_document(row.target, document_from_json(document), tag=str(row.id))
         else:
             ref = poster.post_text(row.target, chat_line(row.payload), tag=str(row.id))
-        return {"channel": ref.channel, "ts": ref.ts}
+        return ref.as_result()
 
     def find_post(session: Session, row: OutboxRow) -> dict[str, Any] | None:
         to = row.target
@@ -153,14 +153,14 @@ def deliveries(
             member = config.staff_member(row.target)
             to = member.chat_user if member and member.chat_user else row.target
         ref = poster.find_tagged(to, str(row.id))
-        return {"channel": ref.channel, "ts": ref.ts} if ref else None
+        return ref.as_result() if ref else None
 
     def find_thread_line(session: Session, row: OutboxRow) -> dict[str, Any] | None:
         post = thread_of(session, row)
         if post is None:
             return None
-        ref = poster.find_tagged(post.channel, str(row.id), thread=PostRef(post.channel, post.ts))
-        return {"channel": ref.channel, "ts": ref.ts} if ref else None
+        ref = poster.find_tagged(post.conversation, str(row.id), thread=post.ref)
+        return ref.as_result() if ref else None
 
     def send_file(session: Session, row: OutboxRow) -> dict[str, Any]:
         post = session.get(OutboxRow, int(row.payload["after"]))
@@ -168,9 +168,10 @@ def deliveries(
             raise permanent("the post this file belongs to was never delivered")
         if post.status != OutboxStatus.SENT.value:
             raise waiting("waiting for the post this file belongs to", retry_after=2)
-        poster.post_file(str(post.result["channel"]), str(row.payload["filename"]),
+        where = PostRef.from_result(post.result).conversation
+        poster.post_file(where, str(row.payload["filename"]),
                          base64.b64decode(str(row.payload["data_b64"])), str(row.payload.get("title", "")))
-        return {"channel": post.result["channel"]}
+        return {"conversation": where}
 
     def send_media(session: Session, row: OutboxRow) -> dict[str, Any]:
         if config.privacy.card_detail == "none":
@@ -188,10 +189,10 @@ def deliveries(
         extension = mimetypes.guess_extension(content_type) or ".bin"
         number = sum(len(m.media or []) for m in _ticket(session, row).messages if m.id < message.id) + index + 1
         # Neither the file name nor the title names the patient: ticket number and photo number only.
-        poster.post_file(post.channel, f"ticket-{row.ticket_id}-photo-{number}{extension}", fetched.data,
+        poster.post_file(post.conversation, f"ticket-{row.ticket_id}-photo-{number}{extension}", fetched.data,
                          f"Photo {number} from the patient (ticket #{row.ticket_id})",
-                         thread=PostRef(post.channel, post.ts))
-        return {"channel": post.channel, "thread_ts": post.ts, "bytes": len(fetched.data)}
+                         thread=post.ref)
+        return {"conversation": post.conversation, "thread_root": post.message_id, "bytes": len(fetched.data)}
 
     table: dict[str, Delivery] = {
         kind: Delivery(send=_reply_sender(messenger), on_sent=_reply_sent(config),
@@ -237,7 +238,7 @@ def _page_recipient(session: Session, config: ClinicConfig, post: ChatPostRow) -
     rows = session.scalars(select(OutboxRow).where(OutboxRow.ticket_id == post.ticket_id,
                                                    OutboxRow.kind == OutboxKind.CHAT_PAGE.value)).all()
     for row in rows:
-        if row.result.get("ts") == post.ts:
+        if row.result and PostRef.from_result(row.result).message_id == post.message_id:
             member = config.staff_member(row.target)
             return member.chat_user if member and member.chat_user else row.target
     return None
@@ -338,12 +339,12 @@ def _reply_delivered(session: Session, row: OutboxRow, now: datetime) -> None:
 def _posted(kind: str) -> Callable[[Session, OutboxRow, datetime], None]:
     def on_sent(session: Session, row: OutboxRow, now: datetime) -> None:
         ticket = _ticket(session, row)
-        channel, ts = str(row.result["channel"]), str(row.result["ts"])
+        ref = PostRef.from_result(row.result)
         session.add(ChatPostRow(ticket_id=ticket.id, kind=kind, role=str(row.payload.get("role", "")),
-                                channel=channel, ts=ts, created_at=now, current=True,
-                                note=str(row.payload.get("note", ""))[:300]))
+                                platform=ref.platform, conversation=ref.conversation, message_id=ref.message_id,
+                                created_at=now, current=True, note=str(row.payload.get("note", ""))[:300]))
         record(session, ticket, EventKind.POSTED if kind == "card" else EventKind.PAGED, BOT, now,
-               channel=channel, ts=ts, **({"provider": row.target} if kind == "page" else {}))
+               **ref.as_result(), **({"provider": row.target} if kind == "page" else {}))
         if kind == "card":
             if (lag := late_by(row.created_at, now)) and ticket.due_at and ticket.first_response_at is None:
                 # Posted late (the messenger was down): the SLA runs from when the staff could see the card.

@@ -9,6 +9,8 @@ from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, String,
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from bot.posts import PostRef
+
 
 class UtcDateTime(TypeDecorator[datetime]):
     """Stores aware datetimes as UTC and hands them back aware, whatever the dialect does with zones."""
@@ -199,16 +201,22 @@ class ChatPostRow(Base):
     """Where a ticket's card (or page) was posted, so it can be changed in place and threaded on."""
 
     __tablename__ = "chat_posts"
-    __table_args__ = (UniqueConstraint("channel", "ts", name="uq_chat_post"),)
+    __table_args__ = (UniqueConstraint("platform", "conversation", "message_id", name="uq_chat_post"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
     kind: Mapped[str] = mapped_column(String(16))  # "card" in a role channel, "page" in a provider's DM
     role: Mapped[str] = mapped_column(String(24), default="")
-    channel: Mapped[str] = mapped_column(String(64))
-    ts: Mapped[str] = mapped_column(String(64))
+    # Where it is, as the messenger identifies it (bot.ports.PostRef): opaque to the core.
+    platform: Mapped[str] = mapped_column(String(16), default="slack", server_default="slack")
+    conversation: Mapped[str] = mapped_column(String(512))  # Slack channel id; Teams conversation id
+    message_id: Mapped[str] = mapped_column(String(512))  # Slack ts; Teams activity id
     created_at: Mapped[datetime]
     current: Mapped[bool] = mapped_column(default=True)  # False once the ticket moved to another channel
+
+    @property
+    def ref(self) -> PostRef:
+        return PostRef(self.platform, self.conversation, self.message_id)
     note: Mapped[str] = mapped_column(String(300), default="")  # shown on every render ("Escalated from ...")
 
 

@@ -84,4 +84,4 @@ def register(app: App, ctx: SlackContext) -> None:
 def _card_channel(ctx: SlackContext, ticket: int) -> str | None:
     with ctx.service.db.transaction() as session:
         post = current_card(session, ticket)
-        return post.channel if post else None
+        return post.conversation if post else None

@@ -55,13 +55,13 @@ class SlackPoster:
         response = _call(lambda: self._client.chat_postMessage(
             channel=channel, text=render_text(card), blocks=render_blocks(card), unfurl_links=False,
             unfurl_media=False, metadata=_metadata(tag)))
-        return PostRef(channel=str(response["channel"]), ts=str(response["ts"]))
+        return _ref(response)
 
     def post_text(self, channel: str, text: str | Line, *, thread: PostRef | None = None, tag: str = "") -> PostRef:
         response = _call(lambda: self._client.chat_postMessage(
-            channel=channel, text=slack_line(text), thread_ts=thread.ts if thread else None,
+            channel=channel, text=slack_line(text), thread_ts=thread.message_id if thread else None,
             unfurl_links=False, unfurl_media=False, metadata=_metadata(tag)))
-        return PostRef(channel=str(response["channel"]), ts=str(response["ts"]))
+        return _ref(response, thread)
 
     def post_document(self, channel: str, document: Document, *, tag: str = "") -> PostRef:
         return self.post_text(channel, slack_document(document), tag=tag)
@@ -70,8 +70,8 @@ class SlackPoster:
         """The recent post carrying `tag` in its metadata (in `thread` when given), or None."""
         if thread is not None:
             response = _call(lambda: self._client.conversations_replies(
-                channel=thread.channel, ts=thread.ts, include_all_metadata=True, limit=RECENT))
-            where = thread.channel
+                channel=thread.conversation, ts=thread.message_id, include_all_metadata=True, limit=RECENT))
+            where = thread.conversation
         else:
             channel_id = channel
             if channel.startswith(("U", "W")) and channel.isalnum() and channel.isupper():
@@ -84,11 +84,11 @@ class SlackPoster:
             metadata = message.get("metadata") or {}
             payload = metadata.get("event_payload") or {}
             if metadata.get("event_type") == EVENT_TYPE and str(payload.get("outbox_id")) == tag:
-                return PostRef(channel=where, ts=str(message["ts"]))
+                return PostRef(PLATFORM, where, str(message["ts"]), thread.message_id if thread else "")
         return None
 
     def update_card(self, ref: PostRef, card: Card) -> None:
-        _call(lambda: self._client.chat_update(channel=ref.channel, ts=ref.ts, text=render_text(card),
+        _call(lambda: self._client.chat_update(channel=ref.conversation, ts=ref.message_id, text=render_text(card),
                                                blocks=render_blocks(card)))
 
 
@@ -96,7 +96,14 @@ class SlackPoster:
                   thread: PostRef | None = None) -> None:
         # The upload API wants a channel id; chat.postMessage answered with one for any name we were given.
         _call(lambda: self._client.files_upload_v2(channel=channel, file=data, filename=filename, title=title,
-                                                   thread_ts=thread.ts if thread else None))
+                                                   thread_ts=thread.message_id if thread else None))
+
+
+PLATFORM = "slack"
+
+
+def _ref(response: Any, thread: PostRef | None = None) -> PostRef:
+    return PostRef(PLATFORM, str(response["channel"]), str(response["ts"]), thread.message_id if thread else "")
 
 
 EVENT_TYPE = "triage_outbox"  # chat.postMessage metadata: which outbox row posted this message

@@ -78,8 +78,8 @@ def chat_delivered_once(store: Store, slack: SlackStandIn) -> list[str]:
     def where(channel: str) -> str:  # a DM found again by its id (D<user>) is the one posted to <user>
         return channel[1:] if channel.startswith("D") and channel[1:] in held else channel
 
-    sent = Counter((where(str(r.result.get("channel"))), str(r.result.get("ts"))) for r in store.outbox(*CHAT_KINDS)
-                   if r.status == "sent" and r.result.get("ts"))
+    sent = Counter((where(str(r.result.get("conversation"))), str(r.result.get("message_id")))
+                   for r in store.outbox(*CHAT_KINDS) if r.status == "sent" and r.result.get("message_id"))
     problems = [f"Slack holds {key} {n}× but the outbox sent it {sent.get(key, 0)}×" for key, n in posts.items()
                 if sent.get(key, 0) != 1]
     problems += [f"outbox row says it posted {key}, Slack does not hold it" for key in sent if key not in posts]
