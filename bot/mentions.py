@@ -21,6 +21,16 @@ class Mention:
     staff: str = ""  # staff id of a user, when the config knows them
     role: str = ""  # the role a group or here stands for
     name: str = ""  # how a reader sees it where the messenger cannot show it: the person's name, the role
+    # The same person or group on each messenger the clinic runs: (("slack", "U0DRLEE"), ("teams", "8f2…")).
+    # `id` is the Slack id, kept for rows written before a person had more than one.
+    users: tuple[tuple[str, str], ...] = ()
+
+    def user_on(self, platform: str) -> str:
+        """This person's (or group's) id on `platform`, or "" when they have none there."""
+        ids = dict(self.users)
+        if platform in ids:
+            return ids[platform]
+        return self.id if platform == "slack" else ""
 
     @property
     def counted_as(self) -> tuple[str, str]:
@@ -29,20 +39,24 @@ class Mention:
             return ("staff", self.staff) if self.staff else ("user", self.id)
         return ("role", self.role)
 
-    def as_json(self) -> dict[str, str]:
-        data = {"kind": self.kind.value, "id": self.id, "staff": self.staff, "role": self.role, "name": self.name}
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"kind": self.kind.value, "id": self.id, "staff": self.staff, "role": self.role,
+                                "name": self.name, "users": dict(self.users)}
         return {key: value for key, value in data.items() if value}
 
-    def audited(self) -> dict[str, str]:
-        """Who was pinged, for the audit log: ids and role only (a name is looked up from them when shown)."""
+    def audited(self) -> dict[str, Any]:
+        """Who was pinged, for the audit log: the Slack id, staff id and role (a name is looked up when shown)."""
         data = self.as_json()
         data.pop("name", None)
+        data.pop("users", None)
         return data
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> Mention:
+        users = data.get("users") or {}
         return Mention(MentionKind(str(data["kind"])), str(data.get("id", "")), str(data.get("staff", "")),
-                       str(data.get("role", "")), str(data.get("name", "")))
+                       str(data.get("role", "")), str(data.get("name", "")),
+                       tuple(sorted((str(k), str(v)) for k, v in users.items())) if isinstance(users, dict) else ())
 
     @property
     def label(self) -> str:

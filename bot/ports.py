@@ -33,7 +33,16 @@ class PhoneCaller(Protocol):
 
 
 class ChatPoster(Protocol):
-    """Posts cards and lines in the clinic's messenger (Slack, Teams, or the console)."""
+    """Posts cards and lines in the clinic's messenger (Slack, Teams, or the console).
+
+    A `channel` is a role channel as the clinic config names it, or a person's user id on `platform` (a page
+    sent to them directly).
+    """
+
+    @property
+    def platform(self) -> str:
+        """Whose user ids address people here: "slack" or "teams" (the config's staff[].slack_user / teams_user)."""
+        ...
 
     def post_card(self, channel: str, card: Card, *, tag: str = "") -> PostRef:
         """`tag` (the outbox row's id) is carried with the post where the messenger allows it."""

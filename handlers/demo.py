@@ -117,7 +117,7 @@ class StaffDesk:
                                  "text": body}, token, "")
             self.service.run_triage()
             return f"{member.name} texts “{body}” from their phone ({item.get('note', '')})"
-        actor = actor_of(config, member.chat_user, member.name, lambda _group: frozenset())
+        actor = actor_of(config, "slack", member.slack_user, member.name, lambda _group: frozenset())
         act = item["act"]
         if act == "claim":
             outcome = self.actions.claim(ticket_id, actor)
@@ -201,7 +201,7 @@ def _report(service: Any, poster: ConsolePoster, sms: RecordingMessenger, email:
     by_channel: dict[str, list[str]] = defaultdict(list)
     for channel, text in poster.posts:
         by_channel[channel].append(text)
-    staff_dm = {m.chat_user: m.name for m in service.config.staff}
+    staff_dm = {m.user_on(poster.platform): m.name for m in service.config.staff}
     out = sys.stdout
     out.write("\n" + "=" * 78 + "\nCards and pages posted, per channel\n" + "=" * 78 + "\n")
     for channel, posts in by_channel.items():

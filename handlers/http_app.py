@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -24,6 +24,9 @@ from handlers.slack.app import SlackApp
 from handlers.slack.http import slack_events
 from handlers.twilio_sms import inbound_sms
 from handlers.web_form import inbound_web
+
+if TYPE_CHECKING:  # the Teams SDK is an optional dependency ("microsoft" extra): imported only when used
+    from handlers.teams.inbound import TeamsInbound
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +112,10 @@ class RequestPathFirst:
             await self.app(scope, receive, send)
 
 
-def create_app(service: Service, slack: SlackApp | None = None, *, workers: Workers | None = None) -> Starlette:
-    """`workers`, when given, reports whether each background worker of this process runs (for /readyz)."""
+def create_app(service: Service, slack: SlackApp | None = None, *, workers: Workers | None = None,
+               teams: TeamsInbound | None = None) -> Starlette:
+    """`workers`, when given, reports whether each background worker of this process runs (for /readyz).
+    `teams`, when given, answers POST /teams/messages (Microsoft Teams activities, handlers/teams)."""
     app = Starlette(
         routes=[
             Route("/inbound/sms", inbound_sms, methods=["POST"]),
@@ -119,6 +124,7 @@ def create_app(service: Service, slack: SlackApp | None = None, *, workers: Work
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
+            *([Route("/teams/messages", teams.endpoint, methods=["POST"])] if teams is not None else []),
         ],
         middleware=[Middleware(LastResort), Middleware(RequestPathFirst)],
     )

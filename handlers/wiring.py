@@ -18,6 +18,7 @@ from bot.ports import ChatPoster, MediaFetcher, PatientMessenger, PhoneCaller
 from bot.respond.answers import AnswerBook
 from bot.settings import TriageSettings, TwilioSettings
 from bot.storage.db import Database
+from bot.tickets.people import normalize_stored
 from handlers.metrics import TimedClassifier
 from handlers.service import Service
 from integrations.console import ConsolePoster
@@ -68,6 +69,10 @@ def build_service(
     """With `messengers` given (tests, the demo), calls go only to the `caller` given too: never to real Twilio."""
     clock = clock or SystemClock()
     db = Database(settings.database_url, migrate=settings.auto_migrate, require_current=True)
+    with db.transaction() as session:  # tickets written by the Slack-only bot hold Slack ids: staff ids now
+        rewritten = normalize_stored(session, config)
+    if rewritten:
+        log.info("%d ticket fields moved from Slack user ids to staff ids", rewritten)
     if messengers is None:
         messengers = patient_messengers(config, twilio, SmtpSettings())
         caller = caller or phone_caller(twilio)

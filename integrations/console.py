@@ -18,6 +18,7 @@ class ConsolePoster:
     """Keeps every post in order, per channel; `echo` also prints them as they happen."""
 
     echo: bool = False
+    platform: str = "slack"  # whose user ids address a page sent to a person directly (the demo's are Slack's)
     posts: list[tuple[str, str]] = field(default_factory=list)
     updates: list[tuple[str, str]] = field(default_factory=list)
     files: list[tuple[str, str, bytes]] = field(default_factory=list)

@@ -40,6 +40,12 @@ from tests.standins import StandIn, TwilioApi
 
 SIGNING_SECRET = "test-slack-signing-secret"
 CLINICAL_USER, DOCTOR, FRONT_DESK_USER = "UNURSE", "UDRLEE", "UJESS"
+STAFF_IDS = {"UDRLEE": "dr-lee", "UNURSE": "nurse", "UJESS": "jess", "UBOSS": "boss"}  # tests/data_clinic.yml
+
+
+def stored(user: str) -> str:
+    """What tickets and audit events keep for a Slack user of the test clinic: the staff id, else slack:U…."""
+    return STAFF_IDS.get(user, f"slack:{user}")
 
 SLACK_CONFIG_EXTRA = """
 roles:

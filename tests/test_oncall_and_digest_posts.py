@@ -13,7 +13,7 @@ from handlers.cli import main
 from handlers.jobs import Jobs
 from handlers.wiring import build_service
 from tests.conftest import local
-from tests.slack_clinic import CLINICAL_USER, DOCTOR, FRONT_DESK_USER, SlackClinic
+from tests.slack_clinic import CLINICAL_USER, DOCTOR, FRONT_DESK_USER, SlackClinic, stored
 
 ADVERSE_SMS = "my lip has been swelling more since the filler yesterday and now it's turning purple"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -24,11 +24,11 @@ def test_oncall_override_from_slack_is_recorded_announced_and_paged(slack_clinic
     assert answer["text"] == "Nurse Kim is on call until Wed Nov 25 08:00. The clinical channel has been told."
     with slack_clinic.service.db.transaction() as session:
         [row] = session.scalars(select(OnCallOverrideRow)).all()
-        assert (row.provider, row.set_by, row.until) == ("nurse", DOCTOR, local(2026, 11, 25, 8, 0))
+        assert (row.provider, row.set_by, row.until) == ("nurse", stored(DOCTOR), local(2026, 11, 25, 8, 0))
     slack_clinic.deliver()
     [handoff] = slack_clinic.slack.messages("clinical")
     assert handoff["text"].startswith(f"🩺 On call now: <@{CLINICAL_USER}> (Nurse Kim) until")
-    assert "override by UDRLEE" in handoff["text"]
+    assert "override by Dr. Lee" in handoff["text"]
     slack_clinic.sms(ADVERSE_SMS, sender="+12125550101")
     slack_clinic.deliver()
     assert len(slack_clinic.slack.messages(CLINICAL_USER)) == 1  # the override is paged, not the rota

@@ -15,7 +15,7 @@ from bot.storage.models import OptOutRow, TicketEventRow
 from handlers.slack.ids import ModalCallback
 from handlers.slack.modals import MESSAGE_BLOCK, MESSAGE_INPUT
 from tests.conftest import Clinic, local
-from tests.slack_clinic import CLINICAL_USER, FRONT_DESK_USER, SlackClinic
+from tests.slack_clinic import CLINICAL_USER, FRONT_DESK_USER, SlackClinic, stored
 
 PATIENT = "+12125550199"  # not in the directory
 DANIEL, SOFIA = "+12125550104", "+12125550103"
@@ -173,7 +173,7 @@ def test_a_staff_reply_to_an_opted_out_number_is_refused_with_the_reason(
     assert slack_clinic.outbox("reply.sms") == []  # refused before anything was queued
     assert [r for r in slack_clinic.twilio.requests if r.form.get("To") == sender] == []
     [refused] = [e for e in events(slack_clinic, "refused") if e.data.get("act") == "reply"]
-    assert refused.actor == user and refused.data["reason"] == "opted_out"
+    assert refused.actor == stored(user) and refused.data["reason"] == "opted_out"
     assert slack_clinic.ticket().status == "open"  # nothing changed
 
 
@@ -212,4 +212,4 @@ def test_the_acknowledge_button_is_unaffected_by_an_opt_out(slack_clinic: SlackC
     slack_clinic.sms("STOP", "+12125550101")
     slack_clinic.deliver()
     slack_clinic.click(CLINICAL_USER, ActionId.ACKNOWLEDGE, "1")
-    assert slack_clinic.ticket().acknowledged_by == CLINICAL_USER
+    assert slack_clinic.ticket().acknowledged_by == stored(CLINICAL_USER)

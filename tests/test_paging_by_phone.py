@@ -17,7 +17,7 @@ from handlers.jobs import Jobs
 from handlers.slack.ids import ModalCallback
 from handlers.slack.modals import REASON_BLOCK, REASON_INPUT, TARGET_BLOCK, TARGET_INPUT
 from tests.conftest import local
-from tests.slack_clinic import CLINICAL_USER, DOCTOR, SlackClinic
+from tests.slack_clinic import CLINICAL_USER, DOCTOR, SlackClinic, stored
 from tests.standins import Answer
 
 DR_LEE_PHONE, NURSE_PHONE = "+12125550181", "+12125550182"  # tests/data_clinic.yml
@@ -118,7 +118,7 @@ def test_the_provider_acknowledges_by_replying_to_the_text(slack_clinic: SlackCl
     slack_clinic.sms(reply, sender=DR_LEE_PHONE)  # through the real, signed Twilio webhook
     slack_clinic.deliver()
     ticket = slack_clinic.ticket()
-    assert ticket.acknowledged_by == DOCTOR and ticket.acknowledged_at == acked_at  # the actor: that provider
+    assert ticket.acknowledged_by == stored(DOCTOR) and ticket.acknowledged_at == acked_at  # the actor: that provider
     assert counts(slack_clinic) == before  # not a patient message: no ticket, nothing stored as one
     for channel, ts in (("clinical", card["ts"]), (DOCTOR, dm["ts"])):  # the card changed everywhere
         now = slack_clinic.slack.message(channel, ts)
@@ -127,8 +127,8 @@ def test_the_provider_acknowledges_by_replying_to_the_text(slack_clinic: SlackCl
     assert thread(slack_clinic) == ["Page acknowledged by Dr. Lee"]
     assert texts_to(slack_clinic, DR_LEE_PHONE)[-1] == "Ticket #1 acknowledged."
     [audit] = events(slack_clinic, kind="staff_sms")
-    assert audit.actor == DOCTOR and audit.data["staff"] == "dr-lee"
-    assert [e.actor for e in events(slack_clinic, kind="acknowledged")] == [DOCTOR]
+    assert audit.actor == stored(DOCTOR) and audit.data["staff"] == "dr-lee"
+    assert [e.actor for e in events(slack_clinic, kind="acknowledged")] == [stored(DOCTOR)]
 
 
 def test_a_twilio_retry_of_the_acknowledgement_answers_once(slack_clinic: SlackClinic) -> None:
@@ -182,7 +182,7 @@ def test_a_page_already_acknowledged_in_slack_says_so_by_text(slack_clinic: Slac
     slack_clinic.sms("1", sender=DR_LEE_PHONE)
     slack_clinic.deliver()
     assert texts_to(slack_clinic, DR_LEE_PHONE)[-1] == "Ticket #1 was already acknowledged by Nurse Kim."
-    assert slack_clinic.ticket().acknowledged_by == CLINICAL_USER
+    assert slack_clinic.ticket().acknowledged_by == stored(CLINICAL_USER)
 
 
 def test_the_backup_paged_by_the_ladder_gets_a_text_and_acknowledging_it_stops_the_ladder(
@@ -196,7 +196,7 @@ def test_the_backup_paged_by_the_ladder_gets_a_text_and_acknowledging_it_stops_t
     slack_clinic.clock.set(local(2026, 11, 24, 21, 7))
     slack_clinic.sms("ACK", sender=NURSE_PHONE)  # her latest page
     slack_clinic.deliver()
-    assert slack_clinic.ticket().acknowledged_by == CLINICAL_USER
+    assert slack_clinic.ticket().acknowledged_by == stored(CLINICAL_USER)
     assert texts_to(slack_clinic, NURSE_PHONE)[-1] == "Ticket #1 acknowledged."
     at(slack_clinic, local(2026, 11, 24, 21, 30), jobs)
     steps = [e.data["step"] for e in events(slack_clinic, kind="nudged")]

@@ -21,7 +21,7 @@ from handlers.slack.modals import (
     TEMPLATE_BLOCK,
     TEMPLATE_INPUT,
 )
-from tests.slack_clinic import CLINICAL_USER, DOCTOR, FRONT_DESK_USER, SlackClinic
+from tests.slack_clinic import CLINICAL_USER, DOCTOR, FRONT_DESK_USER, SlackClinic, stored
 
 BILLING_SMS = "why was i charged $480 twice?? i paid at checkout"
 CLINICAL_SMS = "Is it safe to get botox if I'm on blood thinners?"
@@ -66,12 +66,12 @@ def test_claim_double_claim_and_unclaim_change_the_card_in_place(slack_clinic: S
     card = slack_clinic.slack.message("billing", posted["ts"])
     assert card is not None and f"Claimed by <@{FRONT_DESK_USER}> · 10:30" in block_texts(card)
     assert ActionId.UNCLAIM in buttons(card) and ActionId.CLAIM not in buttons(card)
-    assert slack_clinic.ticket().claimed_by == FRONT_DESK_USER
+    assert slack_clinic.ticket().claimed_by == stored(FRONT_DESK_USER)
     # A second claimer is told, privately, and nothing changes.
     slack_clinic.click("UMARCO", ActionId.CLAIM, "1", "billing")
     [ephemeral] = slack_clinic.slack.ephemerals(user="UMARCO")
     assert ephemeral["text"] == f"Already claimed by <@{FRONT_DESK_USER}>."
-    assert slack_clinic.ticket().claimed_by == FRONT_DESK_USER
+    assert slack_clinic.ticket().claimed_by == stored(FRONT_DESK_USER)
     # A double click by the same person is harmless.
     slack_clinic.click(FRONT_DESK_USER, ActionId.CLAIM, "1", "billing")
     assert slack_clinic.ticket().version == 3  # routed (2), claimed (3): no further change
@@ -107,7 +107,7 @@ def test_reply_modal_sends_sms_through_twilio_and_logs_in_the_thread(slack_clini
     thread = [m["text"] for m in slack_clinic.slack.thread("billing", posted["ts"])]
     assert thread == ["Reply sent by Jess"]
     ticket = slack_clinic.ticket()
-    assert ticket.status == "claimed" and ticket.claimed_by == FRONT_DESK_USER
+    assert ticket.status == "claimed" and ticket.claimed_by == stored(FRONT_DESK_USER)
     assert ticket.first_response_at == replied_at
     # Submitting the same modal again (a double click on Send) sends nothing more.
     slack_clinic.submit(FRONT_DESK_USER, ModalCallback.REPLY, 1, {
@@ -171,7 +171,7 @@ def test_adverse_event_mentions_and_dms_the_on_call_provider_who_acknowledges(sl
         assert now is not None and f"Page acknowledged by <@{DOCTOR}>" in block_texts(now)
         assert ActionId.ACKNOWLEDGE not in buttons(now)
     ticket = slack_clinic.ticket()
-    assert ticket.acknowledged_by == DOCTOR and ticket.acknowledged_at == clicked_at
+    assert ticket.acknowledged_by == stored(DOCTOR) and ticket.acknowledged_at == clicked_at
 
 
 def test_non_clinical_staff_cannot_claim_or_resolve_clinical_tickets(slack_clinic: SlackClinic) -> None:
@@ -190,9 +190,10 @@ def test_non_clinical_staff_cannot_claim_or_resolve_clinical_tickets(slack_clini
 
     with slack_clinic.service.db.transaction() as session:
         refused = session.scalars(select(TicketEventRow).where(TicketEventRow.kind == "refused")).all()
-        assert [(e.actor, e.data["act"]) for e in refused] == [(FRONT_DESK_USER, "claim"), (FRONT_DESK_USER, "resolve")]
+        jess = stored(FRONT_DESK_USER)
+        assert [(e.actor, e.data["act"]) for e in refused] == [(jess, "claim"), (jess, "resolve")]
     slack_clinic.click(CLINICAL_USER, ActionId.CLAIM, "1")
-    assert slack_clinic.ticket().claimed_by == CLINICAL_USER
+    assert slack_clinic.ticket().claimed_by == stored(CLINICAL_USER)
 
 
 def test_rate_limit_and_server_error_end_with_exactly_one_card(slack_clinic: SlackClinic) -> None:

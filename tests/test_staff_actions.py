@@ -14,7 +14,7 @@ from bot.domain import TicketStatus
 from bot.storage.models import OutboxRow, TicketEventRow
 from handlers.slack.ids import ModalCallback
 from handlers.slack.modals import CATEGORY_BLOCK, CATEGORY_INPUT, REASON_BLOCK, REASON_INPUT, TARGET_BLOCK, TARGET_INPUT
-from tests.slack_clinic import CLINICAL_USER, DOCTOR, FRONT_DESK_USER, SlackClinic, blocks
+from tests.slack_clinic import CLINICAL_USER, DOCTOR, FRONT_DESK_USER, SlackClinic, blocks, stored
 
 MARCO, BOSS = "UMARCO", "UBOSS"  # front desk only; the manager
 OLIVIA, HARPER, SOFIA, DANIEL = "+12125550101", "+12125550102", "+12125550103", "+12125550104"
@@ -89,7 +89,7 @@ def test_a_medical_ticket_cannot_be_escalated_out_of_the_clinical_team(
     escalate(slack_clinic, user, target)  # a modal opened earlier, or a forged submission
     slack_clinic.deliver()
     assert state(slack_clinic) == before
-    assert refusals(slack_clinic) == [(user, "escalate")]
+    assert refusals(slack_clinic) == [(stored(user), "escalate")]
     assert notices(slack_clinic, user) == [f"Sorry: {reason}."]
     assert slack_clinic.slack.messages("billing") == [] and slack_clinic.slack.messages("managers") == []
 
@@ -104,7 +104,7 @@ def test_the_escalate_dialog_does_not_open_for_someone_who_may_not_escalate(slac
     assert slack_clinic.slack.calls("views.open") == []
     [notice] = notices(slack_clinic, FRONT_DESK_USER)
     assert notice.startswith("Sorry: only the clinical team or a manager can escalate")
-    assert state(slack_clinic) == before and refusals(slack_clinic) == [(FRONT_DESK_USER, "escalate")]
+    assert state(slack_clinic) == before and refusals(slack_clinic) == [(stored(FRONT_DESK_USER), "escalate")]
     slack_clinic.click(CLINICAL_USER, ActionId.ESCALATE, "1")
     assert slack_clinic.slack.calls("views.open")[0].args["view"]["callback_id"] == ModalCallback.ESCALATE
 
@@ -146,7 +146,7 @@ def test_escalating_to_on_call_with_nobody_on_call_changes_nothing(
     escalate(slack_clinic, CLINICAL_USER, "oncall", reason="needs a provider now")
     slack_clinic.deliver()
     assert state(slack_clinic) == before  # not reopened, not unclaimed, nothing queued
-    assert refusals(slack_clinic) == [(CLINICAL_USER, "escalate")]
+    assert refusals(slack_clinic) == [(stored(CLINICAL_USER), "escalate")]
     [refused] = [e for e in events(slack_clinic) if e.kind == "refused"]
     assert refused.data["reason"] == "nobody is on call right now (see the on-call rota)"
     assert notices(slack_clinic, CLINICAL_USER) == ["Sorry: nobody is on call right now (see the on-call rota)."]
@@ -236,7 +236,7 @@ def test_every_status_change_is_audited_by_the_code_that_makes_it(slack_clinic: 
     escalate(slack_clinic, FRONT_DESK_USER, "manager", reason="patient called back angry")  # reopens it
     changes = [(e.kind, e.actor, e.data["from_status"], e.data["to_status"]) for e in events(slack_clinic)
                if "to_status" in e.data]
-    jess = FRONT_DESK_USER
+    jess = stored(FRONT_DESK_USER)
     assert changes == [("claimed", jess, "open", "claimed"), ("unclaimed", jess, "claimed", "open"),
                        ("resolved", jess, "open", "resolved"), ("escalated", jess, "resolved", "open")]
     assert slack_clinic.ticket().status == "open"
@@ -296,7 +296,7 @@ def test_unclaiming_someone_elses_ticket_is_refused_and_audited(slack_clinic: Sl
     slack_clinic.click(FRONT_DESK_USER, ActionId.CLAIM, "1", "billing")
     before = state(slack_clinic)
     slack_clinic.click(MARCO, ActionId.UNCLAIM, "1", "billing")
-    assert state(slack_clinic) == before and refusals(slack_clinic) == [(MARCO, "unclaim")]
+    assert state(slack_clinic) == before and refusals(slack_clinic) == [(stored(MARCO), "unclaim")]
     assert notices(slack_clinic, MARCO) == ["Sorry: only the person who claimed it or a manager can unclaim it."]
     slack_clinic.click(BOSS, ActionId.UNCLAIM, "1", "billing")
     assert slack_clinic.ticket().status == "open"
@@ -317,7 +317,7 @@ def test_a_saved_reply_goes_out_in_the_patients_language(slack_clinic: SlackClin
         TEMPLATE_BLOCK: {TEMPLATE_INPUT: {"type": "static_select", "selected_option": {"value": "call-me"}}}})
     slack_clinic.deliver()
     assert [r.form["Body"] for r in slack_clinic.twilio.requests] == [sent]
-    assert slack_clinic.ticket().claimed_by == FRONT_DESK_USER
+    assert slack_clinic.ticket().claimed_by == stored(FRONT_DESK_USER)
 
 
 @pytest.mark.parametrize(("text", "sender"), [(ADVERSE_EN, OLIVIA), (CLINICAL_ES, SOFIA)])
@@ -373,7 +373,7 @@ def test_escalating_to_the_provider_already_paged_changes_nothing(slack_clinic: 
     escalate(slack_clinic, CLINICAL_USER, "oncall")
     assert state(slack_clinic) == before and refusals(slack_clinic) == []
     assert notices(slack_clinic, CLINICAL_USER) == ["Dr. Lee has already been paged for this ticket."]
-    assert slack_clinic.ticket().acknowledged_by == DOCTOR
+    assert slack_clinic.ticket().acknowledged_by == stored(DOCTOR)
 
 
 @pytest.mark.parametrize(("text", "sender"), [(BILLING_EN, DANIEL), (BILLING_ES, SOFIA)])
@@ -382,6 +382,6 @@ def test_a_slack_user_group_member_has_the_groups_role(slack_clinic: SlackClinic
     slack_clinic.sms(text, sender=sender)
     slack_clinic.deliver()
     escalate(slack_clinic, "UOTHER", "manager")
-    assert slack_clinic.ticket().role == "billing" and refusals(slack_clinic) == [("UOTHER", "escalate")]
+    assert slack_clinic.ticket().role == "billing" and refusals(slack_clinic) == [(stored("UOTHER"), "escalate")]
     escalate(slack_clinic, "UCARLA", "manager")
     assert slack_clinic.ticket().role == "managers"

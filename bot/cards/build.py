@@ -171,7 +171,7 @@ def build_card(ticket: TicketRow, message_text: str | None, config: ClinicConfig
                note: str = "", moved_to: str | None = None, addressed_to: str | None = None) -> Card:
     """`message_text` None: the ticket's own messages (`card_text`), photos included.
 
-    `addressed_to`: the messenger id whose page DM this is; it mentions them, never the provider paged first.
+    `addressed_to`: the staff id whose page DM this is; it mentions them, never the provider paged first.
     """
     text = card_text(ticket) if message_text is None else message_text
     # A booking matter a person must act on leads with what the patient wants done (it names their appointment,
@@ -191,8 +191,8 @@ def build_card(ticket: TicketRow, message_text: str | None, config: ClinicConfig
     if ticket.paged:
         context.append(CardField("Paged", _who(config, ticket.paged)))
         member = config.staff_member(ticket.paged)
-        if member and member.chat_user and not ticket.acknowledged_by and TicketStatus(ticket.status).is_open:
-            mentions = (person(config, addressed_to or member.chat_user),)
+        if member and member.users and not ticket.acknowledged_by and TicketStatus(ticket.status).is_open:
+            mentions = (person(config, addressed_to or member.id),)
     hidden = config.privacy.card_detail == "none"
     message = None if hidden else text
     facts = patient_facts(ticket, config, text)

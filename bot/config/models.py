@@ -85,10 +85,15 @@ class RoleChannels(Strict):
 
 
 class RoleMembers(Strict):
-    """Who belongs to a role: messenger user ids and/or a messenger user group (e.g. a Slack S… id)."""
+    """Who belongs to a role: staff ids or messenger user ids, and/or a group in each messenger.
+
+    `usergroup` is a Slack user group (S…); `entra_group` a Microsoft Entra group whose members are looked
+    up with Microsoft Graph for Teams.
+    """
 
     members: tuple[str, ...] = ()
     usergroup: str = ""
+    entra_group: str = Field("", description="Microsoft Entra group object id (Teams): its members have the role")
     lead: str = Field("", description="staff id of the role's lead (next step of the nudge ladder)")
 
 
@@ -109,12 +114,36 @@ class Privacy(Strict):
     card_detail: Literal["full", "initials", "none"] = "full"
 
 
+PLATFORMS = ("slack", "teams")  # the messengers a staff member can have an id on
+
+
 class StaffMember(Strict):
-    id: str = Field(min_length=1, description="stable id used in the config, e.g. 'dr-lee'")
+    id: str = Field(min_length=1, pattern=r"^[^:\s]+$", description="stable id used in the config, e.g. 'dr-lee'")
     name: str = Field(min_length=1)
-    chat_user: str = Field("", description="the person's user id in the messenger, for mentions and DMs")
+    slack_user: str = Field("", description="the person's Slack user id (U…), for mentions and DMs")
+    teams_user: str = Field("", description="the person's Microsoft Entra object id, for Teams mentions and chats")
     clinical: bool = False
     phone: str = Field("", description="mobile number for pages by SMS and voice call (stored in E.164)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _chat_user(cls, data: object) -> object:
+        """`chat_user`, from configs written when the bot knew only Slack, is the Slack user id."""
+        if isinstance(data, dict) and "chat_user" in data:
+            data = dict(data)
+            chat_user = data.pop("chat_user")
+            if data.get("slack_user") and chat_user and data["slack_user"] != chat_user:
+                raise ValueError("chat_user and slack_user differ: keep slack_user only")
+            data.setdefault("slack_user", chat_user or "")
+        return data
+
+    def user_on(self, platform: str) -> str:
+        """The person's id on `platform` ("slack", "teams"), or ""."""
+        return {"slack": self.slack_user, "teams": self.teams_user}.get(platform, "")
+
+    @property
+    def users(self) -> tuple[tuple[str, str], ...]:
+        return tuple((platform, self.user_on(platform)) for platform in PLATFORMS if self.user_on(platform))
 
     @field_validator("phone")
     @classmethod
@@ -330,15 +359,23 @@ class ClinicConfig(Strict):
                 raise ValueError(f"roles.{role.value}.lead {lead!r} is not in staff")
         return self
 
-    def staff_by_chat_user(self, chat_user: str) -> StaffMember | None:
-        return next((m for m in self.staff if m.chat_user and m.chat_user == chat_user), None)
+    def staff_by_user(self, platform: str, user_id: str) -> StaffMember | None:
+        """The staff member with this messenger user id on `platform`."""
+        if not user_id:
+            return None
+        return next((m for m in self.staff if m.user_on(platform) == user_id), None)
 
     def role_members(self, role: Role) -> frozenset[str]:
-        """Configured messenger user ids of a role (clinical staff count as clinical members)."""
+        """Configured members of a role as written (staff ids or messenger user ids), clinical staff included."""
         members = set(self.roles.for_role(role).members)
         if role is Role.CLINICAL:
-            members |= {m.chat_user for m in self.staff if m.clinical and m.chat_user}
+            members |= {m.id for m in self.staff if m.clinical}
         return frozenset(members)
+
+    def role_staff(self, role: Role) -> tuple[StaffMember, ...]:
+        """The staff members a role lists, by staff id or by any of their messenger ids."""
+        members = self.role_members(role)
+        return tuple(m for m in self.staff if m.id in members or any(uid in members for _, uid in m.users))
 
     def staff_by_phone(self, phone: str) -> StaffMember | None:
         return next((m for m in self.staff if m.phone and m.phone == phone), None)

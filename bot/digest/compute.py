@@ -23,6 +23,7 @@ from bot.optouts import opt_outs_between
 from bot.sla.pings import PingCount, ping_counts
 from bot.storage.models import TicketEventRow, TicketRow
 from bot.tickets.events import EventKind
+from bot.tickets.people import resolve
 
 # Events that count as a human (or the bot's reply) answering a ticket: the first of them is the first response.
 RESPONSE_KINDS: tuple[str, ...] = (EventKind.REPLY_SENT.value, EventKind.CLAIMED.value, EventKind.ACKNOWLEDGED.value)
@@ -314,9 +315,8 @@ def _claims(session: Session, config: ClinicConfig, start: datetime, end: dateti
     return tuple(sorted(claims, key=lambda c: (-c.count, c.name, c.actor)))
 
 
-def _staff_name(config: ClinicConfig, chat_user: str) -> str:
-    member = config.staff_by_chat_user(chat_user)
-    return member.name if member else chat_user
+def _staff_name(config: ClinicConfig, actor: str) -> str:
+    return resolve(config, actor).name
 
 
 def _category(value: str) -> Category:

@@ -76,10 +76,9 @@ def deliveries(
 
     def send_page(session: Session, row: OutboxRow) -> dict[str, Any]:
         ticket = _ticket(session, row)
-        member = config.staff_member(row.target)
-        to = member.chat_user if member and member.chat_user else row.target
+        to = _direct(config, row.target, poster.platform)
         # Addressed to the DM's reader: its push text never names another provider (the primary, for a backup).
-        ref = poster.post_card(to, card_for(session, ticket, addressed_to=to), tag=str(row.id))
+        ref = poster.post_card(to, card_for(session, ticket, addressed_to=row.target), tag=str(row.id))
         return ref.as_result()
 
     sms = messengers.get(OutboxKind.REPLY_SMS)
@@ -150,8 +149,7 @@ def deliveries(
     def find_post(session: Session, row: OutboxRow) -> dict[str, Any] | None:
         to = row.target
         if row.kind == OutboxKind.CHAT_PAGE:
-            member = config.staff_member(row.target)
-            to = member.chat_user if member and member.chat_user else row.target
+            to = _direct(config, row.target, poster.platform)
         ref = poster.find_tagged(to, str(row.id))
         return ref.as_result() if ref else None
 
@@ -233,14 +231,19 @@ def _ticket(session: Session, row: OutboxRow) -> TicketRow:
     return ticket
 
 
+def _direct(config: ClinicConfig, staff_id: str, platform: str) -> str:
+    """Where a page to a staff member goes directly: their user id on the messenger (else the id as given)."""
+    member = config.staff_member(staff_id)
+    return (member.user_on(platform) if member else "") or staff_id
+
+
 def _page_recipient(session: Session, config: ClinicConfig, post: ChatPostRow) -> str | None:
-    """Who a page DM was sent to (their messenger id), from the outbox row that posted it."""
+    """Who a page DM was sent to (their staff id), from the outbox row that posted it."""
     rows = session.scalars(select(OutboxRow).where(OutboxRow.ticket_id == post.ticket_id,
                                                    OutboxRow.kind == OutboxKind.CHAT_PAGE.value)).all()
     for row in rows:
         if row.result and PostRef.from_result(row.result).message_id == post.message_id:
-            member = config.staff_member(row.target)
-            return member.chat_user if member and member.chat_user else row.target
+            return row.target
     return None
 
 

@@ -14,15 +14,15 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.config.models import ClinicConfig, StaffMember
-from bot.domain import Role
+from bot.config.models import StaffMember
 from bot.flows.actions import TicketActions
 from bot.flows.chat import PAGE_KINDS, paged_providers
 from bot.optouts import Keyword, is_opted_out, keyword_of, opt_back_in, opt_out
 from bot.outbox.queue import OutboxKind, enqueue
 from bot.storage.models import OutboxRow, TicketRow
 from bot.tickets.events import EventKind
-from bot.tickets.permissions import Actor
+from bot.tickets.people import resolve
+from bot.tickets.roles import staff_actor
 from bot.tickets.store import record
 
 log = logging.getLogger(__name__)
@@ -44,14 +44,6 @@ def parse_command(body: str) -> Command | None:
     if number is None and not re.match(r"^\s*(ack|acknowledge|ok)\b", body, re.IGNORECASE):
         return None
     return Command(int(number) if number else None)
-
-
-def staff_actor(config: ClinicConfig, member: StaffMember) -> Actor:
-    """The staff member as an actor, with the roles the config gives them (user groups need the messenger)."""
-    roles = {role for role in Role if member.chat_user and member.chat_user in config.role_members(role)}
-    if member.clinical:
-        roles.add(Role.CLINICAL)
-    return Actor(id=member.chat_user or member.id, name=member.name, roles=frozenset(roles), staff_id=member.id)
 
 
 @dataclass(frozen=True)
@@ -120,7 +112,7 @@ class StaffTexts:
             if member.id not in paged_providers(session, ticket):
                 return f"Ticket #{ticket_id} has no page for you; nothing was changed.", ticket_id
             if ticket.acknowledged_by:
-                who = config.staff_by_chat_user(ticket.acknowledged_by) or config.staff_member(ticket.acknowledged_by)
+                who = resolve(config, ticket.acknowledged_by).member
                 by = "you" if who and who.id == member.id else (who.name if who else "someone else")
                 return f"Ticket #{ticket_id} was already acknowledged by {by}.", ticket_id
         outcome = self.actions.acknowledge(ticket_id, staff_actor(config, member))

@@ -105,7 +105,9 @@ def on_call(config: ClinicConfig, overrides: Sequence[Override], when: datetime)
     backup = config.oncall.backup.get(weekday) or None
     override = latest_override(overrides, when)
     if override is not None:
-        source = f"override by {override.set_by} until {_until_text(override.until, when, tz)}"
+        setter = config.staff_member(override.set_by)
+        by = setter.name if setter is not None else override.set_by
+        source = f"override by {by} until {_until_text(override.until, when, tz)}"
         return OnCall(override.provider, backup, source, start, end)
     rota = config.oncall.weekly.get(weekday)
     if rota:

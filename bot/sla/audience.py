@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.config.models import ClinicConfig
 from bot.domain import Role
 from bot.mentions import Mention, MentionKind
+from bot.tickets.people import Person, person_mention, resolve
 
 
 def step_audience(config: ClinicConfig, role: Role, notify: str, backup: str | None) -> tuple[Mention, ...]:
@@ -24,23 +25,25 @@ def step_audience(config: ClinicConfig, role: Role, notify: str, backup: str | N
 
 
 def staff_mention(config: ClinicConfig, staff_id: str) -> Mention | None:
+    """A listed staff member as a mention, when they have an id on some messenger."""
     member = config.staff_member(staff_id) if staff_id else None
-    if member is None or not member.chat_user:
+    if member is None or not member.users:
         return None
-    return Mention(MentionKind.USER, member.chat_user, staff=member.id, name=member.name)
+    return Person(member).mention()
 
 
 def role_mentions(config: ClinicConfig, role: Role) -> tuple[Mention, ...]:
     settings = config.roles.for_role(role)
-    if settings.usergroup:
-        return (Mention(MentionKind.GROUP, settings.usergroup, role=role.value),)
-    members = sorted(config.role_members(role))
+    if settings.usergroup:  # Slack pings a user group; Teams shows it as the role's name (an Entra group has no @)
+        group = Mention(MentionKind.GROUP, settings.usergroup, role=role.value, users=(("slack", settings.usergroup),))
+        return (group,)
+    members = config.role_members(role)
     if not members:
         return (Mention(MentionKind.HERE, role=role.value),)
-    return tuple(person(config, member) for member in members)
+    people = {resolve(config, member).ref: person(config, member) for member in members}  # each person once
+    return tuple(sorted(people.values(), key=lambda m: (m.id, m.staff, m.users)))
 
 
-def person(config: ClinicConfig, chat_user: str) -> Mention:
-    """A messenger user as a mention, with their staff id and name when the config knows them."""
-    member = config.staff_by_chat_user(chat_user)
-    return Mention(MentionKind.USER, chat_user, staff=member.id if member else "", name=member.name if member else "")
+def person(config: ClinicConfig, ref: str) -> Mention:
+    """An actor id (a staff id, or a messenger user id) as a mention, with their name when the config knows them."""
+    return person_mention(config, ref)

@@ -17,6 +17,7 @@ from bot.config.models import ClinicConfig
 from bot.mentions import Mention
 from bot.storage.models import TicketEventRow
 from bot.tickets.events import EventKind
+from bot.tickets.people import resolve
 
 _ROLE_NAMES = {"front_desk": "front desk", "billing": "billing", "clinical": "clinical", "managers": "managers"}
 
@@ -56,7 +57,6 @@ def _name(config: ClinicConfig, who: tuple[str, str]) -> str:
         member = config.staff_member(value)
         return member.name if member else value
     if kind == "user":
-        by_chat = config.staff_by_chat_user(value)
-        return by_chat.name if by_chat else value
+        return resolve(config, value).name
     return f"{_ROLE_NAMES.get(value, value)} group"
 

@@ -25,7 +25,7 @@ class Act(StrEnum):
 class Actor:
     """A staff member acting from a messenger. `roles` come from `bot.tickets.roles.roles_of`."""
 
-    id: str  # messenger user id, e.g. Slack's U123
+    id: str  # actor id (bot/tickets/people.py): the staff id, else "teams:<user id>" / "slack:<user id>"
     name: str  # display name for quiet thread lines (no @-mention, so nobody is pinged)
     roles: frozenset[Role]
     staff_id: str | None = None  # the config's staff id when the user is listed there

@@ -13,12 +13,9 @@ from bot.flows.actions import Outcome, TicketActions
 from bot.tickets.permissions import Actor
 from bot.tickets.roles import actor_of
 from handlers.service import Service
+from integrations.slack.mentions import slack_line
 
 GROUP_CACHE = timedelta(minutes=5)
-
-
-def mention(user_id: str) -> str:
-    return f"<@{user_id}>"
 
 
 @dataclass
@@ -31,7 +28,7 @@ class SlackContext:
     def actor(self, user: dict[str, Any]) -> Actor:
         """The clicking user. Slack says who they are and which user groups they are in; bot/ decides roles."""
         name = str(user.get("name") or user.get("username") or "")
-        return actor_of(self.service.config, str(user.get("id", "")), name, self._group_members)
+        return actor_of(self.service.config, "slack", str(user.get("id", "")), name, self._group_members)
 
     def _group_members(self, usergroup: str) -> frozenset[str]:
         if not usergroup:
@@ -51,7 +48,7 @@ class SlackContext:
     def tell(self, body: dict[str, Any], text: str | Outcome) -> None:
         """An ephemeral line to the clicking user only (refusals, 'already claimed by')."""
         if isinstance(text, Outcome):
-            text = text.text(mention)
+            text = slack_line(text.line(self.service.config))
         if not text:
             return
         channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")

@@ -21,6 +21,6 @@ def register(app: App, ctx: SlackContext) -> None:
         user = str(event.get("user", ""))
         view = View(type="home", blocks=[
             HeaderBlock(text=f"{ctx.service.config.clinic.name} · triage"),
-            SectionBlock(text=queue_summary(ctx, user)),
+            SectionBlock(text=queue_summary(ctx, {"id": user})),
         ])
         ctx.client.views_publish(user_id=user, view=view)

@@ -9,7 +9,7 @@ from slack_bolt import Ack, App
 from bot.domain import Category
 from bot.flows.actions import EscalationTarget, Outcome
 from bot.flows.deliver import current_card
-from handlers.slack.context import SlackContext, mention
+from handlers.slack.context import SlackContext
 from handlers.slack.ids import BadPayload, ModalCallback, ticket_id
 from handlers.slack.modals import (
     CATEGORY_BLOCK,
@@ -23,6 +23,7 @@ from handlers.slack.modals import (
     TEMPLATE_BLOCK,
     TEMPLATE_INPUT,
 )
+from integrations.slack.mentions import slack_line
 
 
 def _value(view: dict[str, Any], block: str, element: str) -> str:
@@ -38,7 +39,7 @@ def register(app: App, ctx: SlackContext) -> None:
         if outcome.notice:
             user = body["user"]["id"]
             channel = _card_channel(ctx, ticket) or user
-            ctx.client.chat_postEphemeral(channel=channel, user=user, text=outcome.text(mention))
+            ctx.client.chat_postEphemeral(channel=channel, user=user, text=slack_line(outcome.line(ctx.service.config)))
 
     @app.view(ModalCallback.REPLY)
     def reply(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:

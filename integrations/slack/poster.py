@@ -48,6 +48,8 @@ def web_client(token: str, base_url: str) -> WebClient:
 
 
 class SlackPoster:
+    platform = "slack"
+
     def __init__(self, client: WebClient) -> None:
         self._client = client
 

@@ -69,9 +69,10 @@ class TicketActions:
         outcome = self.run(ticket_id, actor, ViewMessage())
         return outcome, outcome.detail.get("text", "")
 
-    def queue(self, user_id: str) -> QueueSummary:
+    def queue(self, actor_id: str) -> QueueSummary:
+        """The open queue, and what `actor_id` (an Actor's id) has claimed."""
         with self.db.transaction() as session:
-            return queue_summary(session, self.config, user_id)
+            return queue_summary(session, self.config, actor_id)
 
     @property
     def oncall(self) -> OnCallDesk:

@@ -23,15 +23,16 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class StaffRef:
-    """Who the actor named: a messenger user id (from a mention) or a config staff id."""
+    """Who the actor named: a messenger user id (from a mention, on `platform`) or a config staff id."""
 
-    chat_user: str | None = None
+    user_id: str | None = None
     staff_id: str | None = None
     typed: str = ""  # as the actor typed it, to quote back
+    platform: str = "slack"
 
     def resolve(self, config: ClinicConfig) -> StaffMember | None:
-        if self.chat_user:
-            return config.staff_by_chat_user(self.chat_user)
+        if self.user_id:
+            return config.staff_by_user(self.platform, self.user_id)
         return config.staff_member(self.staff_id or "")
 
 

@@ -39,7 +39,7 @@ class QueueSummary:
     mine: tuple[TicketRef, ...]  # what the asking user has claimed
 
 
-def queue_summary(session: Session, config: ClinicConfig, user_id: str) -> QueueSummary:
+def queue_summary(session: Session, config: ClinicConfig, actor_id: str) -> QueueSummary:
     open_tickets = list(session.scalars(select(TicketRow).where(
         TicketRow.status.in_([TicketStatus.OPEN.value, TicketStatus.CLAIMED.value])).order_by(TicketRow.id)))
     roles = []
@@ -50,5 +50,5 @@ def queue_summary(session: Session, config: ClinicConfig, user_id: str) -> Queue
         unclaimed = [t for t in mine if t.status == TicketStatus.OPEN.value]
         roles.append(RoleQueue(role, config.channels.for_role(role), len(mine), len(unclaimed),
                                tuple(TicketRef(t.id, t.category) for t in unclaimed[:LISTED])))
-    claimed = tuple(TicketRef(t.id, t.category) for t in open_tickets if t.claimed_by == user_id)
+    claimed = tuple(TicketRef(t.id, t.category) for t in open_tickets if t.claimed_by == actor_id)
     return QueueSummary(tuple(roles), claimed)

@@ -6,7 +6,7 @@ do), then `apply`. A refusal is audited and changes nothing else; `check` writin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -17,9 +17,11 @@ from bot.clock import Clock
 from bot.config.models import ClinicConfig
 from bot.domain import Category, Role
 from bot.flows.chat import refresh_cards, thread_line
+from bot.mentions import Line
 from bot.storage.db import Database
 from bot.storage.models import TicketRow
 from bot.tickets.events import EventKind
+from bot.tickets.people import person_mention
 from bot.tickets.permissions import Act, Actor, refusal
 from bot.tickets.store import record
 from bot.tickets.transitions import StaleTicket
@@ -31,12 +33,16 @@ WHO = "{who}"  # placeholder for a person the notice names; each messenger rende
 class Outcome:
     ok: bool
     notice: str  # shown to the actor only (ephemeral); empty when the card change says it all
-    who: str | None = None  # the messenger user id behind {who} in `notice`
+    who: str | None = None  # the actor id (bot/tickets/people.py) behind {who} in `notice`
     refused: str | None = None  # set on a permission refusal: the reason, audited
     detail: Mapping[str, str] = field(default_factory=dict)  # what a dialog or viewer needs to show
 
-    def text(self, mention: Callable[[str], str]) -> str:
-        return self.notice.replace(WHO, mention(self.who)) if self.who else self.notice
+    def line(self, config: ClinicConfig) -> Line:
+        """The notice with the person it names as a mention in place (each messenger renders it)."""
+        if not self.who or WHO not in self.notice:
+            return (self.notice,) if self.notice else ()
+        before, after = self.notice.split(WHO, 1)
+        return tuple(part for part in (before, person_mention(config, self.who), after) if part)
 
 
 def refused(reason: str) -> Outcome:
