@@ -222,6 +222,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
         from handlers.jobs import Jobs
         from handlers.runtime import SlackStartup, SlackStartupError, runtime
         from integrations.slack.settings import SlackSettings
+        from integrations.teams.settings import TeamsSettings
 
         slack_settings = SlackSettings()
         try:
@@ -229,7 +230,11 @@ def cmd_digest(args: argparse.Namespace) -> int:
         except SlackStartupError as exc:
             print(f"triage-bot digest: {exc}", file=sys.stderr)
             return 2
-        service, _ = runtime(settings, config, slack_settings)
+        try:
+            service, _, _ = runtime(settings, config, slack_settings, TeamsSettings.from_env())
+        except (SlackStartupError, ValueError) as exc:
+            print(f"triage-bot digest: {exc}", file=sys.stderr)
+            return 2
         digest = Jobs(service).digest(day)
         service.run_outbox()
         print(digest_text(digest, config))
@@ -245,6 +250,30 @@ def cmd_digest(args: argparse.Namespace) -> int:
     if args.chart:
         args.chart.write_bytes(digest_chart(digest))
         print(f"chart written to {args.chart}", file=sys.stderr)
+    return 0
+
+
+def cmd_teams_package(args: argparse.Namespace) -> int:
+    import os
+
+    app_id = args.app_id or os.environ.get("TEAMS_APP_ID", "").strip()
+    host = args.host or os.environ.get("TRIAGE_PUBLIC_HOST", "").strip()
+    missing = [what for what, value in (("an app id (pass --app-id ID or set TEAMS_APP_ID)", app_id),
+                                        ("a host (pass --host HOST or set TRIAGE_PUBLIC_HOST)", host)) if not value]
+    if missing:
+        print(f"triage-bot teams package: needs {' and '.join(missing)}", file=sys.stderr)
+        return 2
+    from handlers.teams.package import build_package
+
+    options = {"name": args.name} if args.name else {}
+    try:
+        path = build_package(args.out, app_id, host, **options)
+    except (ValueError, OSError) as exc:
+        print(f"triage-bot teams package: {exc}", file=sys.stderr)
+        return 2
+    print(f"{path}: the Teams app package (manifest.json, color.png, outline.png) for bot {app_id}")
+    print("next: upload it in Teams admin center > Teams apps > Manage apps > Upload new app; the Azure Bot's "
+          f"messaging endpoint must be https://{host}/teams/messages")
     return 0
 
 
@@ -272,6 +301,10 @@ ENV_SERVE = """\
   TRIAGE_WEB_FORM_SECRET
                         HMAC-SHA256 key for /inbound/web (X-Triage-Signature: sha256=<hex>)
   TRIAGE_MAX_BODY_BYTES largest webhook body accepted (default 262144)"""
+ENV_TEAMS_PACKAGE = """\
+  TEAMS_APP_ID          the bot's Microsoft app id (the Azure Bot's), when --app-id is not given
+  TRIAGE_PUBLIC_HOST    the bot's public host name (https://HOST/teams/messages), when --host is not given"""
+DEFAULT_TEAMS_PACKAGE = Path("triage-teams-app.zip")
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -421,6 +454,25 @@ def parser() -> argparse.ArgumentParser:
                                epilog=_epilog(ENV_DATABASE))
     p.add_argument("--output", type=Path, metavar="FILE", help="file to write (default: stdout)")
     p.set_defaults(func=cmd_corrections_export)
+
+    teams = command("teams", "Microsoft Teams set-up", "Set the bot up in Microsoft Teams.", "").add_subparsers(
+        dest="teams_command", required=True, metavar="ACTION")
+    p = teams.add_parser("package", help="build the Teams app package (zip) to upload in Teams admin",
+                         formatter_class=formatter,
+                         description="Build the Teams app package: a zip of manifest.json (checked against "
+                                     "Microsoft's Teams manifest schema v1.24), color.png and outline.png, for "
+                                     "Teams admin center > Teams apps > Manage apps > Upload new app. Rebuilding "
+                                     "for the same app id gives the same Teams app id. Nothing is sent anywhere.",
+                         epilog=_epilog(ENV_TEAMS_PACKAGE, example="triage-bot teams package --app-id "
+                                        "00000000-0000-0000-0000-000000000000 --host triage.example.com"))
+    p.add_argument("--app-id", metavar="ID", help="the bot's Microsoft app id, a GUID (default: $TEAMS_APP_ID)")
+    p.add_argument("--host", metavar="HOST",
+                   help="the bot's public host name, e.g. triage.example.com (default: $TRIAGE_PUBLIC_HOST)")
+    p.add_argument("--out", type=Path, default=DEFAULT_TEAMS_PACKAGE, metavar="PATH",
+                   help=f"the zip to write (default: ./{DEFAULT_TEAMS_PACKAGE})")
+    p.add_argument("--name", metavar="NAME", help="the app's short name in Teams, up to 30 characters "
+                                                  "(default: Triage)")
+    p.set_defaults(func=cmd_teams_package)
     return top
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -15,6 +16,10 @@ from handlers.slack.app import SlackApp, build_slack_app
 from handlers.wiring import build_service
 from integrations.slack.poster import SlackPoster, web_client
 from integrations.slack.settings import SlackSettings
+from integrations.teams.settings import TeamsSettings
+
+if TYPE_CHECKING:
+    from handlers.teams.inbound import TeamsInbound
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +86,32 @@ class SlackStartup:
 
 
 def runtime(
-    settings: TriageSettings, config: ClinicConfig, slack_settings: SlackSettings
-) -> tuple[Service, SlackApp | None]:
+    settings: TriageSettings, config: ClinicConfig, slack_settings: SlackSettings,
+    teams_settings: TeamsSettings | None = None,
+) -> tuple[Service, SlackApp | None, TeamsInbound | None]:
+    """The service with the clinic's messenger: Slack (SLACK_BOT_TOKEN), Teams (TEAMS_APP_ID), else the console."""
+    if teams_settings is not None:
+        if slack_settings.bot_token is not None:
+            raise SlackStartupError("both SLACK_BOT_TOKEN and TEAMS_APP_ID are set: one instance posts to one "
+                                    "messenger for now; unset one of them")
+        return teams_runtime(settings, config, teams_settings)
     if slack_settings.bot_token is None:
         log.warning("SLACK_BOT_TOKEN is not set: cards are printed to the console instead of posted")
-        return build_service(settings, TwilioSettings(), config), None
+        return build_service(settings, TwilioSettings(), config), None, None
     client: WebClient = web_client(slack_settings.bot_token.get_secret_value(), slack_settings.base_url)
     service = build_service(settings, TwilioSettings(), config, poster=SlackPoster(client))
     # SlackStartup has checked the token (or found Slack unavailable): Bolt must not call auth.test again and
     # fail start-up on a transient error; it authorizes lazily on Slack's first request.
-    return service, build_slack_app(service, slack_settings, client, verify_token=False)
+    return service, build_slack_app(service, slack_settings, client, verify_token=False), None
+
+
+def teams_runtime(settings: TriageSettings, config: ClinicConfig,
+                  teams: TeamsSettings) -> tuple[Service, None, TeamsInbound]:
+    """Teams through the Microsoft packages (the `microsoft` extra), imported only when Teams is configured."""
+    try:
+        from handlers.teams.wiring import teams_service
+    except ImportError as exc:
+        raise SlackStartupError(f"TEAMS_APP_ID is set but the Microsoft packages are not installed ({exc.name}): "
+                                "pip install 'medspa-triage-bot[microsoft]'") from None
+    wiring = teams_service(settings, config, teams)
+    return wiring.service, None, wiring.inbound

@@ -29,6 +29,7 @@ from handlers.logs import configure as configure_logs
 from handlers.runtime import SlackStartup, SlackStartupError, is_transient, runtime
 from handlers.triage_worker import TriageWorkers
 from integrations.slack.settings import SlackSettings
+from integrations.teams.settings import TeamsSettings
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,11 @@ def _serve(settings: TriageSettings, config: ClinicConfig) -> int:
     slack_settings = SlackSettings()
     startup = SlackStartup(slack_settings)
     startup.check()
-    service, slack = runtime(settings, config, slack_settings)
+    try:
+        teams_settings = TeamsSettings.from_env()
+    except ValueError as exc:
+        raise SlackStartupError(f"Teams: {exc}") from None
+    service, slack, teams = runtime(settings, config, slack_settings, teams_settings)
     jobs = Jobs(service)
     scheduler = BackgroundScheduler(timezone=UTC)
     every = {"trigger": "interval", "max_instances": 1, "coalesce": True}
@@ -93,11 +98,13 @@ def _serve(settings: TriageSettings, config: ClinicConfig) -> int:
     outbox.start()
     if slack is not None and slack_settings.app_token is None:
         log.info("Slack in HTTP mode: point the app's request URLs at /slack/events")
+    if teams is not None:
+        log.info("Teams: the bot's messaging endpoint is /teams/messages")
     log.info("triage-bot serving %s on http://%s:%s", config.clinic.name, settings.host, settings.port)
     # The sentence encoder and dateparser's data load in the background (~2 s) while the server starts.
     threading.Thread(target=warm_up_triage, name="warm-up", daemon=True).start()
     try:
-        app = create_app(service, slack, workers=lambda: {
+        app = create_app(service, slack, teams=teams, workers=lambda: {
             "scheduler": bool(scheduler.running), "triage": triage_workers.alive, "outbox": outbox.alive(),
             "intake": service.writer.alive if service.writer else False})
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", log_config=None)

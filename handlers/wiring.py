@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import cast
 
 from bot.classify.model import default_model
 from bot.classify.result import Classifier
@@ -60,13 +61,14 @@ def build_service(
     config: ClinicConfig,
     *,
     clock: Clock | None = None,
-    poster: ChatPoster | None = None,
+    poster: ChatPoster | Callable[[Database, Clock], ChatPoster] | None = None,
     messengers: Mapping[str, PatientMessenger] | None = None,
     classifier: Classifier | None = None,
     caller: PhoneCaller | None = None,
     media: MediaFetcher | None = None,
 ) -> Service:
-    """With `messengers` given (tests, the demo), calls go only to the `caller` given too: never to real Twilio."""
+    """With `messengers` given (tests, the demo), calls go only to the `caller` given too: never to real Twilio.
+    `poster` may be built from the database (Teams keeps the places it may post in there)."""
     clock = clock or SystemClock()
     db = Database(settings.database_url, migrate=settings.auto_migrate, require_current=True)
     with db.transaction() as session:  # tickets written by the Slack-only bot hold Slack ids: staff ids now
@@ -76,7 +78,13 @@ def build_service(
     if messengers is None:
         messengers = patient_messengers(config, twilio, SmtpSettings())
         caller = caller or phone_caller(twilio)
-    poster = poster or ConsolePoster(echo=True)
+    chat: ChatPoster
+    if poster is None:
+        chat = ConsolePoster(echo=True)
+    elif hasattr(poster, "post_card"):
+        chat = cast(ChatPoster, poster)
+    else:
+        chat = cast(Callable[[Database, Clock], ChatPoster], poster)(db, clock)
     triage = Triage(
         config=config,
         classifier=TimedClassifier(classifier or default_model()),  # its latency is shown at /metrics
@@ -86,6 +94,6 @@ def build_service(
     )
     if media is None and twilio.account_sid and twilio.auth_token is not None:
         media = TwilioMedia(twilio.account_sid, twilio.auth_token.get_secret_value(), twilio.api_url)
-    worker = OutboxWorker(db, clock, deliveries(config, clock, messengers, poster, caller, media=media),
+    worker = OutboxWorker(db, clock, deliveries(config, clock, messengers, chat, caller, media=media),
                           failure_hook(config))
     return Service(settings=settings, twilio=twilio, config=config, db=db, clock=clock, triage=triage, outbox=worker)

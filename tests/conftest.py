@@ -36,7 +36,7 @@ from integrations.twilio_voice import TwilioVoice
 from tests.dburl import POSTGRESQL, SQLITE, backend, db_url, drop_test_databases, made
 from tests.standins import StandIn, TwilioApi
 
-pytest_plugins = ["tests.slack_clinic"]
+pytest_plugins = ["tests.slack_clinic", "tests.teams_clinic"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -37,6 +37,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import jwt
+
 APP_ID = "6f1e2d3c-0000-4000-8000-00000000b07a"
 APP_PASSWORD = "test-teams-app-password"
 TENANT_ID = "11111111-2222-4333-8444-555555555555"
@@ -97,6 +99,8 @@ class TeamsStandIn:
         self.not_installed: set[str] = set()  # user ids for whom the app is not installed (create -> 403)
         self.answer_service_url: str | None = None  # a serviceUrl to put in create answers (a client must ignore it)
         self.all_calls: list[Call] = []
+        self.team_channels: dict[str, list[dict[str, str]]] = {}  # team id -> [{"id", "name"}] (GET …/conversations)
+        self.members: dict[str, dict[str, str]] = {}  # Teams user id ("29:…") -> {"id", "name", "aadObjectId"}
         self.token_requests: list[dict[str, str]] = []  # each token request's form, without client_secret
         self.created: list[dict[str, Any]] = []  # personal chats opened: {"conversation", "user", "tenant"}
         self._service_path = "/" + service_path.strip("/") + "/" if service_path.strip("/") else "/"
@@ -242,7 +246,7 @@ class TeamsStandIn:
             self.all_calls.append(call)
             if method == "POST" and (path == TOKEN_PATH or path.endswith("/oauth2/v2.0/token")):
                 return self._token(call, path, form or {})
-            if not path.startswith(self._service_path + "v3/conversations"):
+            if not path.startswith((self._service_path + "v3/conversations", self._service_path + "v3/teams/")):
                 return _Reply(404, {"error": {"code": "NotFound", "message": "no such stand-in route"}})
             if call.token is None or call.token not in self._issued:
                 call.failed = True
@@ -251,6 +255,11 @@ class TeamsStandIn:
             if failure is not None:
                 call.failed = True
                 return _failure_reply(failure)
+            if path.startswith(self._service_path + "v3/teams/") and method == "GET":
+                team = path.removeprefix(self._service_path + "v3/teams/").removesuffix("/conversations")
+                if team not in self.team_channels:
+                    return _Reply(404, {"error": {"code": "NotFound", "message": "no such team"}})
+                return _Reply(200, {"conversations": copy.deepcopy(self.team_channels[team])})
             rest = path.removeprefix(self._service_path + "v3/conversations").strip("/")
             if self._drops:
                 self._drops -= 1
@@ -287,7 +296,11 @@ class TeamsStandIn:
                 or form.get("client_secret") != self.client_secret):
             call.failed = True
             return _Reply(401, {"error": "invalid_client", "error_description": "AADSTS7000215: Invalid secret"})
-        token = f"standin-bot-token-{next(self._tokens)}"
+        # JWT-shaped, as Microsoft's are: the SDK reads claims (the app id, the tenant) out of its own token.
+        token = jwt.encode({"iss": "https://login.microsoftonline.com/standin/v2.0", "aud": "https://api.botframework.com",
+                            "appid": self.client_id, "tid": record.get("tenant", "botframework.com"),
+                            "n": next(self._tokens), "exp": 4102444800}, "stand-in-signing-secret-0123456789abcdef",
+                           algorithm="HS256")
         self._issued.add(token)
         return _Reply(200, {"token_type": "Bearer", "expires_in": self.expires_in, "ext_expires_in": self.expires_in,
                             "access_token": token})
@@ -297,6 +310,11 @@ class TeamsStandIn:
         if method == "POST" and rest == "":
             return self._create_conversation(body)
         conversation, _, tail = rest.partition("/")
+        if method == "GET" and tail.startswith("members/"):
+            member = self.members.get(tail.removeprefix("members/"))
+            if member is None:
+                return _Reply(404, {"error": {"code": "MemberNotFoundInConversation", "message": "no such member"}})
+            return _Reply(200, copy.deepcopy(member))
         if tail == "activities" and method == "POST":
             reply_to = body.get("replyToId")
             return self._post(conversation, body, str(reply_to) if reply_to else None)

@@ -161,6 +161,11 @@ def _notes(ticket: TicketRow, config: ClinicConfig, note: str, moved_to: str | N
         if event.kind == EventKind.DELIVERY_FAILED and str(event.data.get("outbox_kind", "")).startswith("reply."):
             kind, reason = str(event.data.get("outbox_kind", "")), str(event.data.get("reason", ""))
             notes.append(f"⚠️ A reply could not be delivered: {failure_class(kind, reason)}.")
+        elif event.kind == EventKind.DELIVERY_FAILED and event.data.get("outbox_kind") == OutboxKind.CHAT_PAGE:
+            reason = str(event.data.get("reason", ""))
+            whom = _who(config, str(event.data.get("target", ""))) if event.data.get("target") else "the provider"
+            notes.append(f"⚠️ The page could not reach {whom} in the chat app: {failure_class('chat.page', reason)}; "
+                         "the page ladder goes on.")
         elif event.kind == EventKind.DELIVERY_FAILED and event.data.get("outbox_kind") == OutboxKind.CHAT_MEDIA:
             reason = str(event.data.get("reason", ""))
             notes.append(f"⚠️ A photo from the patient could not be shown: {failure_class('chat.media', reason)}.")

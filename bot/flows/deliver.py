@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.cards.build import build_card
+from bot.cards.model import Card
 from bot.clock import Clock
 from bot.config.models import ClinicConfig, StaffMember
 from bot.document import document_from_json
@@ -50,23 +51,29 @@ def current_card(session: Session, ticket_id: int) -> ChatPostRow | None:
     ).first()
 
 
+def card_now(session: Session, config: ClinicConfig, now: datetime, ticket: TicketRow,
+             post: ChatPostRow | None = None, *, note: str = "", addressed_to: str | None = None) -> Card:
+    """The ticket's card as it is now, for `post` (a role channel's card, or a page to one provider)."""
+    moved_to = None
+    if post is not None and post.kind == "card" and not post.current and post.role != ticket.role:
+        moved_to = config.channels.for_role_name(ticket.role)
+    if post is not None and post.kind == "page":
+        addressed_to = _page_recipient(session, config, post)
+    card = build_card(ticket, None, config, now, note=note or (post.note if post else ""),
+                      moved_to=moved_to, addressed_to=addressed_to)
+    opted_out = opt_out_notice(session, ticket, config)
+    if opted_out:
+        card = dataclasses.replace(card, notes=(*card.notes, f"🚫 {opted_out}."))
+    return card
+
+
 def deliveries(
     config: ClinicConfig, clock: Clock, messengers: Mapping[str, PatientMessenger], poster: ChatPoster,
     caller: PhoneCaller | None = None, *, media: MediaFetcher | None = None,
 ) -> dict[str, Delivery]:
     def card_for(session: Session, ticket: TicketRow, post: ChatPostRow | None = None, note: str = "",
-                 addressed_to: str | None = None) -> Any:
-        moved_to = None
-        if post is not None and post.kind == "card" and not post.current and post.role != ticket.role:
-            moved_to = config.channels.for_role_name(ticket.role)
-        if post is not None and post.kind == "page":
-            addressed_to = _page_recipient(session, config, post)
-        card = build_card(ticket, None, config, clock.now(), note=note or (post.note if post else ""),
-                          moved_to=moved_to, addressed_to=addressed_to)
-        opted_out = opt_out_notice(session, ticket, config)
-        if opted_out:
-            card = dataclasses.replace(card, notes=(*card.notes, f"🚫 {opted_out}."))
-        return card
+                 addressed_to: str | None = None) -> Card:
+        return card_now(session, config, clock.now(), ticket, post, note=note, addressed_to=addressed_to)
 
     def send_card(session: Session, row: OutboxRow) -> dict[str, Any]:
         ticket = _ticket(session, row)
@@ -369,8 +376,10 @@ def failure_hook(config: ClinicConfig) -> Callable[[Session, OutboxRow, datetime
     def on_failed(session: Session, row: OutboxRow, now: datetime) -> None:
         ticket = session.get(TicketRow, row.ticket_id) if row.ticket_id else None
         if ticket is not None:
+            # A page's target is a staff id (never patient detail): the card names who the page missed.
+            whom = {"target": row.target} if row.kind == OutboxKind.CHAT_PAGE else {}
             record(session, ticket, EventKind.DELIVERY_FAILED, BOT, now,
-                   outbox_id=row.id, outbox_kind=row.kind, attempts=row.attempts, reason=row.last_error)
+                   outbox_id=row.id, outbox_kind=row.kind, attempts=row.attempts, reason=row.last_error, **whom)
         if row.kind == OutboxKind.CHAT_ALERT:
             # An alert about an alert would loop: it goes to the error log (the failure class, no patient detail)
             # and stays `failed` in the outbox, which /readyz counts.
@@ -384,8 +393,9 @@ def failure_hook(config: ClinicConfig) -> Callable[[Session, OutboxRow, datetime
         enqueue(session, OutboxKind.CHAT_ALERT, config.channels.managers, now, ticket_id=row.ticket_id,
                 payload={"text": f"⚠️ Delivery failed: {row.kind}{number} after {row.attempts} "
                          f"{'try' if row.attempts == 1 else 'tries'}: {failure_class(row.kind, row.last_error)}."})
-        if ticket is not None and row.kind == OutboxKind.CHAT_MEDIA:
-            refresh_cards(session, ticket, now)  # the card says a photo is missing, so nobody assumes there is none
+        if ticket is not None and row.kind in (OutboxKind.CHAT_MEDIA, OutboxKind.CHAT_PAGE):
+            # The card says a photo is missing (nobody assumes there is none), or whom the page did not reach.
+            refresh_cards(session, ticket, now)
         if ticket is None or not row.kind.startswith("reply."):
             return
         if ticket.status == TicketStatus.AUTO_RESOLVED.value:

@@ -17,6 +17,8 @@ def failure_class(kind: str, reason: str) -> str:
     """"the SMS provider refused the number", "the mail server was unreachable", "email sending is not set up"."""
     text = reason.lower()
     subject = _SUBJECTS.get(kind, "the chat app" if kind.startswith("chat.") else "the provider")
+    if "not installed" in text:
+        return "the bot's app is not installed for them"
     if "no transport" in text or "not set" in text or "not configured" in text:
         return f"{_WHAT.get(kind, kind)} is not set up"
     if "login" in text:

@@ -275,3 +275,22 @@ class OptOutRow(Base):
     back_in_keyword: Mapped[str] = mapped_column(String(32), default="")
     message_id: Mapped[int | None] = mapped_column(Integer, default=None)  # the stored inbound message
     back_in_message_id: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
+class ChatPlaceRow(Base):
+    """A conversation the bot may post in, learnt from an authenticated messenger activity (bot/places.py)."""
+
+    __tablename__ = "chat_places"
+    __table_args__ = (UniqueConstraint("platform", "conversation", name="uq_chat_place"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    conversation: Mapped[str] = mapped_column(String(512))
+    service_url: Mapped[str] = mapped_column(String(512))
+    kind: Mapped[str] = mapped_column(String(16))  # channel, personal, groupChat
+    tenant: Mapped[str | None] = mapped_column(String(64), default=None)
+    team: Mapped[str | None] = mapped_column(String(512), default=None)
+    team_name: Mapped[str | None] = mapped_column(String(256), default=None)
+    channel_name: Mapped[str | None] = mapped_column(String(256), default=None)
+    user: Mapped[str | None] = mapped_column(String(128), default=None, index=True)
+    seen_at: Mapped[datetime]

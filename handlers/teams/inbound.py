@@ -24,7 +24,7 @@ import asyncio
 import ipaddress
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol, cast
 from urllib.parse import urlsplit
 
@@ -44,6 +44,7 @@ from microsoft_teams.api.activities.message import MessageActivity, MessageActiv
 from microsoft_teams.api.activities.utils import StripMentionsTextOptions, strip_mentions_text
 from microsoft_teams.api.auth.cloud_environment import PUBLIC, with_overrides
 from microsoft_teams.api.models.attachment import Attachment
+from microsoft_teams.api.models.entity import MentionEntity
 from microsoft_teams.apps import ActivityContext, App, AppOptions
 from microsoft_teams.apps.events import ActivityEvent, CoreActivity
 from microsoft_teams.apps.http.adapter import HttpResponse
@@ -314,15 +315,58 @@ class TeamsInbound:
         activity = ctx.activity
         if not _is_removal(activity):
             try:
-                await run_in_threadpool(self._listener.on_installed, conversation_seen(activity))
+                seen = conversation_seen(activity)
+                await run_in_threadpool(self._listener.on_installed, seen)
+                if isinstance(activity, ConversationUpdateActivity) and seen.team_id:
+                    for channel in await self._team_channels(ctx, seen):
+                        await run_in_threadpool(self._listener.on_installed, channel)
             except Exception as exc:  # knowing the conversation is a side effect: the activity is still handled
                 log.warning("Teams listener on_installed failed (%s) for a %s activity", type(exc).__name__,
                             activity.type)
         await ctx.next()
 
+    async def _team_channels(self, ctx: ActivityContext[Activity], seen: ConversationSeen) -> list[ConversationSeen]:
+        """Installed in a team, or a channel made or renamed: every channel of the team (the Bot Connector's
+        team conversations), so that the config can name any of them. An activity only says its own channel."""
+        assert seen.team_id is not None
+        channels = await ctx.api.teams.get_conversations(seen.team_id)
+        found = []
+        for channel in channels:
+            if not channel.id:
+                continue
+            name = channel.name or ("General" if channel.id == seen.team_id else None)  # General has no name
+            found.append(replace(seen, conversation_id=channel.id, conversation_type="channel",
+                                 channel_id=channel.id, channel_name=name, user_id=None, user_aad_id=None,
+                                 user_name=None))
+        return found
+
+    async def _mentioned(self, ctx: ActivityContext[MessageActivity]) -> str:
+        """The message's text with the bot's own mention removed and each other person's mention written as
+        `@teams:<Entra object id>` (one word, so that `oncall set @Nurse Kim until 8am` reads)."""
+        activity = ctx.activity
+        text = strip_mentions_text(activity, StripMentionsTextOptions(account_id=activity.recipient.id)) or ""
+        for entity in activity.entities or []:
+            if getattr(entity, "type", None) != "mention" or not isinstance(entity, MentionEntity):
+                continue
+            mentioned = entity.mentioned
+            if mentioned.id == activity.recipient.id:
+                continue
+            aad = mentioned.aad_object_id
+            if not aad:
+                try:
+                    member = await ctx.api.conversations.members_client.get_by_id(activity.conversation.id,
+                                                                                  mentioned.id)
+                    aad = member.aad_object_id
+                except Exception as exc:  # the mention stays as the name the sender typed
+                    log.info("Teams mention not resolved (%s)", type(exc).__name__)
+            said = entity.text or f"<at>{mentioned.name or ''}</at>"
+            if aad and said in text:
+                text = text.replace(said, f"@teams:{aad}", 1)
+        return text.strip()
+
     async def _message(self, ctx: ActivityContext[MessageActivity]) -> None:
         activity = ctx.activity
-        text = (strip_mentions_text(activity, StripMentionsTextOptions(account_id=activity.recipient.id)) or "").strip()
+        text = await self._mentioned(ctx)
         reply: str | dict[str, Any] | None
         try:
             reply = await run_in_threadpool(self._listener.on_message, text, teams_user(activity),
