@@ -40,7 +40,13 @@ from integrations.slack.blocks import render_blocks, render_text
 DEMO_DAY = datetime(2026, 11, 24).date()  # a Tuesday
 
 
-def run_demo(database: Path | None = None) -> int:
+MESSENGERS = ("slack", "teams")
+
+
+def run_demo(database: Path | None = None, messenger: str = "slack") -> int:
+    """`messenger` "teams": the cards are also written as Teams draws them (Adaptive Cards), beside Block Kit's."""
+    if messenger not in MESSENGERS:
+        raise SystemExit(f"triage-bot demo: --messenger must be one of {', '.join(MESSENGERS)}")
     db_path = database or Path("var/demo.db")
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db_path}{suffix}").unlink(missing_ok=True)
@@ -84,7 +90,7 @@ def run_demo(database: Path | None = None) -> int:
     _run_clock(service, jobs, clock, datetime.combine(DEMO_DAY, time(21, 0), tzinfo=tz))
     jobs.digest()  # the day's digest, posted at the end of the demo day
     _deliver(service, clock)
-    _report(service, poster, sms, email, config.clinic.name, db_path, calls)
+    _report(service, poster, sms, email, config.clinic.name, db_path, calls, messenger)
     return 0
 
 
@@ -186,6 +192,19 @@ def _stored(service: Any) -> int:
         return int(session.scalar(select(func.count()).select_from(InboundMessageRow)) or 0)
 
 
+def _adaptive_cards(session: Any, config: Any, now: datetime) -> list[dict[str, Any]]:
+    """Every ticket's current card as the Teams renderer draws it (paste `card` into the Adaptive Cards
+    Designer, host app Microsoft Teams), with the push preview it is posted with."""
+    from integrations.teams.cards import notification_text, render_card
+
+    cards = []
+    for ticket in session.scalars(select(TicketRow).where(TicketRow.role.is_not(None)).order_by(TicketRow.id)):
+        card = build_card(ticket, None, config, now)
+        cards.append({"ticket": ticket.id, "channel": config.channels.for_role_name(ticket.role),
+                      "summary": notification_text(card), "card": render_card(card)})
+    return cards
+
+
 def _block_kit(session: Any, config: Any, now: datetime) -> list[dict[str, Any]]:
     """Every ticket's current card as the Slack renderer draws it."""
     cards = []
@@ -197,7 +216,7 @@ def _block_kit(session: Any, config: Any, now: datetime) -> list[dict[str, Any]]
 
 
 def _report(service: Any, poster: ConsolePoster, sms: RecordingMessenger, email: RecordingMessenger,
-            clinic: str, db_path: Path, calls: RecordingCaller) -> None:
+            clinic: str, db_path: Path, calls: RecordingCaller, messenger: str = "slack") -> None:
     by_channel: dict[str, list[str]] = defaultdict(list)
     for channel, text in poster.posts:
         by_channel[channel].append(text)
@@ -227,6 +246,7 @@ def _report(service: Any, poster: ConsolePoster, sms: RecordingMessenger, email:
     with service.db.transaction() as session:
         counts = dict(session.execute(select(TicketRow.status, func.count()).group_by(TicketRow.status)).all())
         slack_cards = _block_kit(session, service.config, service.clock.now())
+        teams_cards = _adaptive_cards(session, service.config, service.clock.now()) if messenger == "teams" else []
     out.write(f"\nTickets by status: {counts}\n")
     for channel, filename, data in poster.files:
         path = db_path.parent / filename
@@ -236,5 +256,10 @@ def _report(service: Any, poster: ConsolePoster, sms: RecordingMessenger, email:
     cards_path = db_path.parent / "demo-slack-cards.json"
     cards_path.write_text(json.dumps(slack_cards, ensure_ascii=False, indent=1), encoding="utf-8")
     out.write(f"The same cards as Slack Block Kit (paste one into Block Kit Builder): {cards_path.resolve()}\n")
+    if messenger == "teams":
+        teams_path = db_path.parent / "demo-teams-cards.json"
+        teams_path.write_text(json.dumps(teams_cards, ensure_ascii=False, indent=1), encoding="utf-8")
+        out.write(f"The same cards as Teams Adaptive Cards 1.5 (paste one into the Adaptive Cards Designer): "
+                  f"{teams_path.resolve()}\n")
     out.write(f"Database: {db_path.resolve()}\n")
     out.write(f"See any ticket's timeline: TRIAGE_DATABASE_URL=sqlite:///{db_path} triage-bot ticket show 1\n")

@@ -24,7 +24,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-import handlers.teams  # noqa: F401  (the SDK, imported with .env loading off, before anything else imports it)
+import handlers.teams.sdk  # noqa: F401  (the SDK, imported with .env loading off, before anything else imports it)
 from tests.standins import Answer, Recorded
 
 ISSUER = "https://api.botframework.com"  # the issuer of the tokens the Bot Framework sends bots

@@ -166,3 +166,38 @@ def test_commands_in_the_personal_chat(teams_clinic: TeamsClinic) -> None:
     teams_clinic.say("nurse", "oncall set <at>Nurse Kim</at> until tomorrow 8am")
     said = teams_clinic.teams.activities()[-1]
     assert said["text"].startswith("Nurse Kim is on call until"), said["text"]
+
+
+def test_a_personal_install_gets_a_welcome_with_the_persons_tickets_once(teams_clinic: TeamsClinic) -> None:
+    teams_clinic.sms(BILLING_SMS, sender="+12125550104")
+    teams_clinic.deliver()
+    invoke_card(teams_clinic.click("jess", ActionId.CLAIM.value, channel="Billing"))
+    conversation = teams_clinic.installed_personally("jess")
+    teams_clinic.installed_personally("jess")  # Teams says it again (a reinstall, a second device)
+    teams_clinic.deliver()
+    [welcome] = [a for a in teams_clinic.teams.activities(conversation) if a.get("attachments")]
+    text = card_text(welcome["attachments"][0]["content"])
+    assert text.startswith("Hi Jess") and "#1 billing" in text and "oncall set" in text
+
+
+def test_the_digest_and_its_chart_reach_the_managers_channel(teams_clinic: TeamsClinic) -> None:
+    teams_clinic.sms(BILLING_SMS, sender="+12125550104")
+    teams_clinic.sms(CLINICAL_SMS, sender="+12125550101")
+    teams_clinic.deliver()
+    Jobs(teams_clinic.service).digest()
+    teams_clinic.deliver()
+    posted = [a for a in teams_clinic.teams.activities(CHANNELS["Managers"]) if a.get("attachments")]
+    digest = [a for a in posted if "Daily digest" in card_text(a["attachments"][0]["content"])]
+    assert len(digest) == 1
+    images = [item for a in posted for item in a["attachments"][0]["content"].get("body", [])
+              if item.get("type") == "Image"]
+    assert len(images) == 1 and images[0]["url"].startswith("data:image/png;base64,")
+    assert teams_clinic.outbox("chat.file")[0].status == "sent"
+
+
+def test_the_on_call_hand_off_is_posted_to_the_clinical_channel(teams_clinic: TeamsClinic) -> None:
+    teams_clinic.say("nurse", "oncall set nurse until tomorrow 8am")
+    teams_clinic.deliver()
+    lines = [a for a in teams_clinic.teams.activities(CHANNELS["Clinical"]) if a.get("text")]
+    assert len(lines) == 1 and lines[0]["text"].startswith("🩺 On call now: <at>Nurse Kim</at>")
+    assert [e["mentioned"]["id"] for e in lines[0]["entities"]] == [PEOPLE["nurse"][1]]

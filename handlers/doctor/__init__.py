@@ -13,12 +13,15 @@ from bot.config.loader import ConfigError, load_config
 from bot.config.models import ClinicConfig
 from bot.settings import TriageSettings, TwilioSettings
 from handlers.doctor.database import check_database
+from handlers.doctor.graph import check_graph
 from handlers.doctor.report import Check, Status, fail, ok
 from handlers.doctor.slack import check_slack
 from handlers.doctor.smtp import check_smtp
+from handlers.doctor.teams import check_teams
 from handlers.doctor.twilio import check_twilio
 from integrations.email_smtp import SmtpSettings
 from integrations.slack.settings import SlackSettings
+from integrations.teams.settings import TeamsSettings
 
 __all__ = ["Check", "Status", "check_config", "run_doctor"]
 
@@ -35,6 +38,21 @@ def check_config(path: Path | None) -> tuple[list[Check], ClinicConfig | None]:
     return [ok("Config", found)], config
 
 
+def teams_settings(teams: TeamsSettings | None, *, slack_too: bool = False) -> tuple[TeamsSettings | None,
+                                                                               list[Check]]:
+    """`teams`, else TeamsSettings.from_env(), and what is wrong with the Teams variables (`slack_too`: Slack is
+    configured as well, which `serve` refuses)."""
+    if teams is None:
+        try:
+            teams = TeamsSettings.from_env()
+        except ValueError as exc:  # a variable missing or wrong: its message names it
+            return None, [fail("Teams", f"{exc} — fix it, or unset TEAMS_APP_ID if the clinic does not use Teams")]
+    if teams is not None and slack_too:
+        return teams, [fail("Teams", "both SLACK_BOT_TOKEN and TEAMS_APP_ID are set — `triage-bot serve` posts to "
+                                     "one messenger; unset one of them")]
+    return teams, []
+
+
 def run_doctor(
     config_path: Path | None,
     settings: TriageSettings,
@@ -42,9 +60,12 @@ def run_doctor(
     twilio: TwilioSettings | None = None,
     slack: SlackSettings | None = None,
     smtp: SmtpSettings | None = None,
+    teams: TeamsSettings | None = None,
     out: Callable[[str], None] = print,
 ) -> int:
-    """Print one line per check as it finishes (a slow vendor shows where it is); 1 if any failed."""
+    """Print one line per check as it finishes (a slow vendor shows where it is); 1 if any failed.
+
+    Settings not given are read from the environment, as `serve` reads them (`teams`: TeamsSettings.from_env())."""
     checks: list[Check] = []
 
     def report(found: Check | list[Check]) -> None:
@@ -55,7 +76,13 @@ def run_doctor(
     config_checks, config = check_config(config_path)
     report(config_checks)
     report(check_database(settings.database_url))
-    report(check_slack(slack or SlackSettings(), config))
+    slack = slack or SlackSettings()
+    report(check_slack(slack, config))
+    teams, problems = teams_settings(teams, slack_too=slack.bot_token is not None)
+    report(problems)
+    if teams is not None or not problems:  # a bad variable is its one line
+        report(check_teams(teams, config, database_url=settings.database_url))
+        report(check_graph(teams, config))
     report(check_twilio(twilio or TwilioSettings(), config))
     report(check_smtp(smtp or SmtpSettings()))
     failed = sum(check.status is Status.FAIL for check in checks)

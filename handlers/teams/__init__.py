@@ -6,41 +6,14 @@
 - `inbound.py`: `TeamsInbound` (the SDK `App`, its activity routing, the single-tenant check) and the
   `TeamsListener` Protocol the rest of the bot implements.
 
-Importing this package imports the SDK with `.env` loading switched off. The SDK calls
-`load_dotenv(find_dotenv(usecwd=True))` when `microsoft_teams.apps.app` is imported, which reads a `.env` in the
-working directory *or any parent* into `os.environ` (variables already set win). Such a file could set
+`sdk.py` imports the SDK with `.env` loading switched off; the modules that use the SDK import it first, and the
+package itself imports nothing (so `teams package`, which needs no SDK, runs without the `microsoft` extra).
+
+The SDK calls `load_dotenv(find_dotenv(usecwd=True))` when `microsoft_teams.apps.app` is imported, which reads a
+`.env` in the working directory *or any parent* into `os.environ` (variables already set win). Such a file could set
 `DANGEROUSLY_ALLOW_UNAUTHENTICATED_REQUESTS`, `CLIENT_SECRET` or `TENANT_ID` behind our configuration's back (and
 feed the rest of the process variables nobody configured). python-dotenv (>= 1.2) skips loading while
 `PYTHON_DOTENV_DISABLED` is set, so the import happens with it set, and the previous value is restored right after.
 If something imported the SDK before this package, the load already happened: that is logged, and `TeamsInbound`
 still refuses to start with authentication off (see `inbound.py`).
 """
-
-from __future__ import annotations
-
-import importlib
-import logging
-import os
-import sys
-
-_SDK_APP_MODULE = "microsoft_teams.apps.app"
-_DOTENV_SWITCH = "PYTHON_DOTENV_DISABLED"
-
-
-def _import_sdk_without_dotenv() -> None:
-    if _SDK_APP_MODULE in sys.modules:
-        logging.getLogger(__name__).warning(
-            "the Teams SDK was imported before handlers.teams: it may have loaded a .env file")
-        return
-    previous = os.environ.get(_DOTENV_SWITCH)
-    os.environ[_DOTENV_SWITCH] = "1"
-    try:
-        importlib.import_module(_SDK_APP_MODULE)
-    finally:
-        if previous is None:
-            os.environ.pop(_DOTENV_SWITCH, None)
-        else:
-            os.environ[_DOTENV_SWITCH] = previous
-
-
-_import_sdk_without_dotenv()

@@ -14,6 +14,10 @@ caller sent is logged.
 
 from __future__ import annotations
 
+# isort: off
+import handlers.teams.sdk  # noqa: F401  (before the SDK: it loads no .env then)
+# isort: on
+
 import json
 import logging
 from collections.abc import Callable, Mapping

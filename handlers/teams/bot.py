@@ -20,6 +20,7 @@ from bot.domain import Category
 from bot.flows.actions import Act, EscalationTarget, Outcome, StaffRef, TicketActions, staff_templates
 from bot.flows.actions.commands import Answer, run_command
 from bot.flows.deliver import card_now
+from bot.flows.welcome import queue_welcome
 from bot.mentions import plain
 from bot.places import Place, PlaceKind
 from bot.storage.models import ChatPostRow, TicketRow
@@ -104,7 +105,17 @@ class TeamsBot:
                         self._group_members)
 
     def on_installed(self, ref: ConversationSeen) -> None:
-        self.places.remember(place_of(ref))
+        place = place_of(ref)
+        self.places.remember(place)
+        if place.kind != "personal" or not place.user:
+            return
+        member = self.service.config.staff_by_user(PLATFORM, place.user)
+        if member is None:
+            return
+        with self.service.db.transaction() as session:  # once per person: the outbox row's dedupe key
+            queue_welcome(session, self.service.config, member, PLATFORM, place.user, self.service.clock.now(),
+                          prefix=PREFIX)
+        self.service.on_work()
 
     # --- Adaptive Card actions ------------------------------------------------------------------------
     def on_action(self, verb: str, data: dict[str, Any], who: TeamsUser, where: ConversationSeen,

@@ -20,6 +20,10 @@ with a short apology, and the log has the exception type and the activity type, 
 
 from __future__ import annotations
 
+# isort: off
+import handlers.teams.sdk  # noqa: F401  (before the SDK: it loads no .env then)
+# isort: on
+
 import asyncio
 import ipaddress
 import logging

@@ -29,7 +29,6 @@ Logs carry status codes, error codes and kinds only: never message text or card 
 from __future__ import annotations
 
 import asyncio
-import base64
 import concurrent.futures
 import json
 import logging
@@ -55,6 +54,7 @@ from bot.outbox.errors import DeliveryError, permanent, rate_limited, transient,
 from bot.places import Place, PlaceKind, Places
 from bot.ports import PostRef
 from integrations.teams.cards import AdaptiveCard, TextBlock, escape_markdown, notification_text, render_card
+from integrations.teams.images import data_uri, fit_png
 from integrations.teams.settings import TeamsSettings, require_https_unless_loopback
 from integrations.teams.text import teams_document, teams_line
 from integrations.teams.token import ClientCredentialsToken, TokenSource, retry_after_seconds
@@ -162,9 +162,11 @@ class TeamsPoster:
                   thread: PostRef | None = None) -> None:
         """The chart as an image in the channel: an Adaptive Card with the title and a data: URI image (a bot cannot
         upload a file into a channel through the Bot Connector). A chart too big for a Teams message is refused."""
-        uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
         content = AdaptiveCard((TextBlock(escape_markdown(title), weight="bolder", size="medium"),),
                                fallback_text=escape_markdown(title)).to_dict()
+        envelope = _size(_card_activity(content, title)) + 200  # the card and activity around the image
+        fitted = fit_png(data, MAX_ACTIVITY_BYTES - envelope)
+        uri = data_uri(fitted if fitted is not None else data)
         content["body"].append({"type": "Image", "url": uri, "altText": title, "size": CHART_SIZE})
         activity = _card_activity(content, title)
         size = _size(activity)
