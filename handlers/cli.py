@@ -112,7 +112,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from handlers.demo import run_demo
 
-    return run_demo(Path(args.database) if args.database else None)
+    return run_demo(Path(args.database) if args.database else None, messenger=args.messenger)
 
 
 def cmd_patients_import(args: argparse.Namespace) -> int:
@@ -383,6 +383,8 @@ def parser() -> argparse.ArgumentParser:
                 "running, and print the cards, pages, nudges, replies and the digest. Needs no accounts and "
                 "reads no environment: Slack and Twilio are played locally.", "")
     p.add_argument("--database", metavar="FILE", help="SQLite file for the demo (default: var/demo.db, recreated)")
+    p.add_argument("--messenger", choices=("slack", "teams"), default="slack",
+                   help="teams: also write the cards as Microsoft Teams draws them (Adaptive Cards), beside Block Kit")
     p.set_defaults(func=cmd_demo)
 
     p = command("check-config", "validate a clinic config without starting anything",

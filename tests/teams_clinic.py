@@ -32,6 +32,7 @@ from integrations.twilio_sms import TwilioSms
 from integrations.twilio_voice import TwilioVoice
 from tests.conftest import CLINIC_NUMBER, HERE, PATIENTS_CSV, TWILIO_TOKEN, TZ, local
 from tests.dburl import db_url
+from tests.graph_standin import GraphStandIn
 from tests.standins import StandIn, TwilioApi
 from tests.teams_auth import APP_ID, APP_PASSWORD, TEAM_ID, TEAM_NAME, TENANT_ID, bearer, shared_openid
 from tests.teams_standin import TeamsStandIn
@@ -244,9 +245,15 @@ def invoke_card(response: httpx.Response) -> dict[str, Any]:
 
 
 @contextmanager
-def running_teams_clinic(tmp_path: Path, extra: str = "") -> Iterator[TeamsClinic]:
+def running_teams_clinic(tmp_path: Path, extra: str = "", *, graph: GraphStandIn | None = None,
+                         clinical_group: str | None = None) -> Iterator[TeamsClinic]:
+    """`clinical_group`: the clinical role is also an Entra group, looked up in `graph`."""
+    roles = TEAMS_CONFIG_EXTRA
+    if clinical_group is not None:
+        roles = roles.replace("clinical: {members: [nurse], lead: nurse}",
+                              f'clinical: {{members: [nurse], lead: nurse, entra_group: "{clinical_group}"}}')
     config_path = tmp_path / "clinic.yml"
-    config_path.write_text(clinic_yaml() + TEAMS_CONFIG_EXTRA + extra, encoding="utf-8")
+    config_path.write_text(clinic_yaml() + roles + extra, encoding="utf-8")
     config = load_config(config_path)
     clock = ManualClock(local(2026, 11, 24, 10, 30))
     openid = shared_openid()
@@ -254,8 +261,9 @@ def running_teams_clinic(tmp_path: Path, extra: str = "") -> Iterator[TeamsClini
     settings = TriageSettings(database_url=db_url(tmp_path))
     twilio_settings = TwilioSettings(account_sid="ACtest", auth_token=TWILIO_TOKEN, from_number=CLINIC_NUMBER,
                                      api_url=twilio.url)
+    graph_urls = {"graph_url": graph.graph_url, "graph_token_url": graph.token_url} if graph is not None else {}
     teams_settings = TeamsSettings(app_id=APP_ID, app_password=APP_PASSWORD, tenant_id=TENANT_ID,
-                                   openid_metadata_url=openid.metadata_url, token_url=teams.token_url)
+                                   openid_metadata_url=openid.metadata_url, token_url=teams.token_url, **graph_urls)
     wiring = teams_service(settings, config, teams_settings, twilio=twilio_settings, clock=clock,
                            messengers={OutboxKind.REPLY_SMS: TwilioSms("ACtest", TWILIO_TOKEN, CLINIC_NUMBER,
                                                                        twilio.url)},

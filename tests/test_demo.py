@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,14 @@ from handlers.cli import main
 def test_demo_runs_and_ticket_show_tells_the_story(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     database = tmp_path / "demo.db"
-    assert main(["demo", "--database", str(database)]) == 0
+    assert main(["demo", "--database", str(database), "--messenger", "teams"]) == 0
     out = capsys.readouterr().out
+    # The same cards as Teams draws them, beside Slack's (issue 9).
+    slack_cards = json.loads((tmp_path / "demo-slack-cards.json").read_text(encoding="utf-8"))
+    teams_cards = json.loads((tmp_path / "demo-teams-cards.json").read_text(encoding="utf-8"))
+    assert [c["ticket"] for c in teams_cards] == [c["ticket"] for c in slack_cards] and teams_cards
+    assert all(c["card"]["type"] == "AdaptiveCard" and c["card"]["version"] == "1.5" for c in teams_cards)
+    assert all("Olivia" not in c["summary"] for c in teams_cards)
     assert "already stored: provider retry, nothing new" in out
     for heading in ("── #front-desk", "── #billing", "── #clinical", "── #managers", "── DM to Ana Ortiz NP"):
         assert heading in out

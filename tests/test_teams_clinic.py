@@ -4,6 +4,8 @@ through the Twilio stand-in, pages 1:1, the clock moved for nudges."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import select
 
 from bot.cards.model import ActionId
@@ -11,7 +13,9 @@ from bot.storage.models import TicketEventRow
 from bot.tickets.events import EventKind
 from handlers.jobs import Jobs
 from integrations.teams.cards import FormInput, FormVerb
-from tests.teams_clinic import CHANNELS, PEOPLE, TeamsClinic, card_text, invoke_card
+from tests.graph_standin import GraphStandIn, user
+from tests.teams_auth import FORGER_KEY
+from tests.teams_clinic import CHANNELS, PEOPLE, TeamsClinic, card_text, invoke_card, running_teams_clinic
 
 BILLING_SMS = "why was i charged $480 twice?? i paid at checkout"
 CLINICAL_SMS = "Is it safe to get botox if I'm on blood thinners?"
@@ -129,6 +133,8 @@ def test_a_provider_without_the_app_is_said_so_and_the_ladder_goes_on(teams_clin
     assert "The page could not reach Dr. Lee in the chat app: the bot's app is not installed for them" in text
     assert [r.form["To"] for r in teams_clinic.twilio.requests if "Body" in r.form and "#1" in r.form["Body"]] \
         == ["+12125550181"]  # the page went on by text to the provider's phone
+    [page_text] = [r.form["Body"] for r in teams_clinic.twilio.requests if r.form.get("To") == "+12125550181"]
+    assert "Teams" in page_text and "Slack" not in page_text
 
 
 def test_an_unclaimed_ticket_is_nudged_in_its_thread_when_the_clock_moves(teams_clinic: TeamsClinic) -> None:
@@ -201,3 +207,32 @@ def test_the_on_call_hand_off_is_posted_to_the_clinical_channel(teams_clinic: Te
     lines = [a for a in teams_clinic.teams.activities(CHANNELS["Clinical"]) if a.get("text")]
     assert len(lines) == 1 and lines[0]["text"].startswith("🩺 On call now: <at>Nurse Kim</at>")
     assert [e["mentioned"]["id"] for e in lines[0]["entities"]] == [PEOPLE["nurse"][1]]
+
+
+def test_members_of_the_clinical_entra_group_may_claim_clinical_tickets(tmp_path: Path) -> None:
+    group = "0b8e4d2c-7a51-4f6e-8c3b-9d1a2e5f6a70"
+    with GraphStandIn() as graph:
+        graph.set_group(group, [user(PEOPLE["marco"][1], "Marco")])
+        with running_teams_clinic(tmp_path, graph=graph, clinical_group=group) as clinic:
+            clinic.sms(CLINICAL_SMS, sender="+12125550101")
+            clinic.deliver()
+            refused = invoke_card(clinic.click("jess", ActionId.CLAIM.value))  # not in the group
+            assert "only the clinical team" in card_text(refused)
+            invoke_card(clinic.click("marco", ActionId.CLAIM.value))
+            assert clinic.ticket().claimed_by == "marco"
+            assert any(f"/groups/{group}/transitiveMembers" in c.path for c in graph.graph_calls())
+
+
+def test_forged_and_expired_clicks_are_refused_and_change_nothing(teams_clinic: TeamsClinic) -> None:
+    teams_clinic.sms(CLINICAL_SMS, sender="+12125550101")
+    teams_clinic.deliver()
+    card_id = teams_clinic.card("Clinical")["id"]
+    where = {"id": f"{CHANNELS['Clinical']};messageid={card_id}", "conversationType": "channel", "isGroup": True}
+    activity = teams_clinic.activity("invoke", where, "nurse", "Clinical")
+    activity.update(name="adaptiveCard/action", replyToId=card_id,
+                    value={"action": {"type": "Action.Execute", "verb": ActionId.CLAIM.value, "data": {"ticket": "1"}}})
+    for sign in ({"key": FORGER_KEY}, {"expires_in": -3600}, {"audience": "someone-else"}):
+        assert teams_clinic.send(activity, **sign).status_code == 401, sign
+    assert teams_clinic.ticket().status == "open" and teams_clinic.ticket().claimed_by is None
+    assert teams_clinic.send(activity).status_code == 200  # the same click, signed by the Bot Framework's key
+    assert teams_clinic.ticket().claimed_by == "nurse"

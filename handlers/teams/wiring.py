@@ -49,6 +49,8 @@ def teams_service(settings: TriageSettings, config: ClinicConfig, teams: TeamsSe
                   twilio: TwilioSettings | None = None, **build: Any) -> TeamsWiring:
     """`build`: what else `build_service` takes (a clock, patient messengers: tests and the demo)."""
     posters: list[TeamsPoster] = []
+    if "messenger" not in config.paging.model_fields_set:  # page texts say "open Teams", unless the config says
+        config = config.model_copy(update={"paging": config.paging.model_copy(update={"messenger": "Teams"})})
 
     def poster(db: Database, clock: Clock) -> TeamsPoster:
         posters.append(TeamsPoster(teams, DbPlaces(db, clock)))
