@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from bot.cards.model import ActionId
@@ -236,3 +237,45 @@ def test_forged_and_expired_clicks_are_refused_and_change_nothing(teams_clinic: 
     assert teams_clinic.ticket().status == "open" and teams_clinic.ticket().claimed_by is None
     assert teams_clinic.send(activity).status_code == 200  # the same click, signed by the Bot Framework's key
     assert teams_clinic.ticket().claimed_by == "nurse"
+
+
+def test_escalate_from_the_card_moves_the_ticket_to_the_clinical_channel(teams_clinic: TeamsClinic) -> None:
+    teams_clinic.sms(BILLING_SMS, sender="+12125550104")
+    teams_clinic.deliver()
+    form = invoke_card(teams_clinic.click("jess", ActionId.ESCALATE.value, channel="Billing"))
+    assert FormVerb.ESCALATE_SEND.value in verbs(form)
+    invoke_card(teams_clinic.click("jess", FormVerb.ESCALATE_SEND.value, channel="Billing",
+                                   inputs={FormInput.ESCALATE_TARGET.value: "manager",
+                                           FormInput.ESCALATE_REASON.value: "refund above my limit"}))
+    teams_clinic.deliver()
+    assert teams_clinic.ticket().role == "managers"
+    moved = teams_clinic.card("Managers")
+    assert ActionId.CLAIM.value in verbs(moved["attachments"][0]["content"])
+
+
+def test_reclassify_from_the_card_is_kept_as_a_correction(teams_clinic: TeamsClinic) -> None:
+    teams_clinic.sms(BILLING_SMS, sender="+12125550104")
+    teams_clinic.deliver()
+    form = invoke_card(teams_clinic.click("jess", ActionId.RECLASSIFY.value, channel="Billing"))
+    assert FormVerb.RECLASSIFY_SEND.value in verbs(form)
+    bad = invoke_card(teams_clinic.click("jess", FormVerb.RECLASSIFY_SEND.value, channel="Billing",
+                                         inputs={FormInput.RECLASSIFY_CATEGORY.value: "nonsense"}))
+    assert "Pick a category." in card_text(bad)
+    invoke_card(teams_clinic.click("jess", FormVerb.RECLASSIFY_SEND.value, channel="Billing",
+                                   inputs={FormInput.RECLASSIFY_CATEGORY.value: "booking"}))
+    assert teams_clinic.ticket().category == "booking"
+
+
+@pytest.mark.clinic_yaml("privacy: {card_detail: none}\n")
+def test_show_message_opens_the_hidden_message_for_the_role_only(teams_clinic: TeamsClinic) -> None:
+    teams_clinic.sms(CLINICAL_SMS, sender="+12125550101")
+    teams_clinic.deliver()
+    posted = teams_clinic.card("Clinical")["attachments"][0]["content"]
+    assert "blood thinners" not in card_text(posted) and ActionId.SHOW_MESSAGE.value in verbs(posted)
+    refused = invoke_card(teams_clinic.click("jess", ActionId.SHOW_MESSAGE.value))
+    assert "blood thinners" not in card_text(refused) and "Sorry" in card_text(refused)
+    shown = invoke_card(teams_clinic.click("nurse", ActionId.SHOW_MESSAGE.value))
+    assert "blood thinners" in card_text(shown)
+    teams_clinic.deliver()
+    again = teams_clinic.card("Clinical")["attachments"][0]["content"]
+    assert "blood thinners" not in card_text(again)  # the posted card, as everyone sees it, stays closed
