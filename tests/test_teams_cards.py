@@ -505,7 +505,7 @@ def test_the_reply_form_offers_what_the_slack_modal_does(validator: jsonschema.p
 
 
 def test_the_escalate_form_offers_every_target(validator: jsonschema.protocols.Validator) -> None:
-    from handlers.slack.modals import TARGET_LABELS
+    from bot.flows.actions.escalate import TARGET_LABELS
 
     card, _, _ = real_card("billing")
     form = check(validator, escalate_form(card))

@@ -14,7 +14,8 @@ from slack_sdk.models.views import View
 
 from bot.config.models import ClinicConfig
 from bot.domain import Category
-from bot.flows.actions import EscalationTarget, staff_templates
+from bot.flows.actions import staff_templates
+from bot.flows.actions.escalate import TARGET_LABELS
 from handlers.slack.ids import ModalCallback
 
 MESSAGE_BLOCK, MESSAGE_INPUT = "message", "message_input"
@@ -23,12 +24,6 @@ TARGET_BLOCK, TARGET_INPUT = "target", "target_input"
 REASON_BLOCK, REASON_INPUT = "reason", "reason_input"
 CATEGORY_BLOCK, CATEGORY_INPUT = "category", "category_input"
 
-TARGET_LABELS = {
-    EscalationTarget.CLINICAL: "Clinical team",
-    EscalationTarget.BILLING: "Billing",
-    EscalationTarget.MANAGER: "Manager",
-    EscalationTarget.ONCALL: "On-call provider (page)",
-}
 
 
 def reply_modal(ticket_id: int, channel_name: str, language: str, config: ClinicConfig) -> View:

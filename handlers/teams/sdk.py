@@ -5,6 +5,7 @@ import importlib
 import logging
 import os
 import sys
+import warnings
 
 _SDK_APP_MODULE = "microsoft_teams.apps.app"
 _DOTENV_SWITCH = "PYTHON_DOTENV_DISABLED"
@@ -18,7 +19,9 @@ def _import_sdk_without_dotenv() -> None:
     previous = os.environ.get(_DOTENV_SWITCH)
     os.environ[_DOTENV_SWITCH] = "1"
     try:
-        importlib.import_module(_SDK_APP_MODULE)
+        with warnings.catch_warnings():  # its preview HTML-widget policy warns on stderr at import: not ours to act on
+            warnings.filterwarnings("ignore", message="HtmlWidgetSecurityPolicy is in preview")
+            importlib.import_module(_SDK_APP_MODULE)
     finally:
         if previous is None:
             os.environ.pop(_DOTENV_SWITCH, None)

@@ -56,7 +56,7 @@ from typing import Any, Literal
 
 from bot.cards.model import ActionId, Card, CardAction, CardField, CardSection, SectionKind
 from bot.domain import Category
-from bot.flows.actions.escalate import EscalationTarget
+from bot.flows.actions.escalate import TARGET_LABELS
 from bot.mentions import Line, Mention, MentionKind
 
 JSON = dict[str, Any]
@@ -75,12 +75,6 @@ HIDDEN_MESSAGE = "Message hidden by the clinic's privacy setting. Use **Show mes
 SHOWN_TO_YOU = "🔒 Shown to you only; the card hides it again when it is refreshed."
 NOTICE_ID = "triage_notice"
 ACTION_STYLES: Mapping[str, Literal["positive", "destructive"]] = {"primary": "positive", "danger": "destructive"}
-TARGET_LABELS: Mapping[EscalationTarget, str] = {  # the same words as the Slack escalate modal
-    EscalationTarget.CLINICAL: "Clinical team",
-    EscalationTarget.BILLING: "Billing",
-    EscalationTarget.MANAGER: "Manager",
-    EscalationTarget.ONCALL: "On-call provider (page)",
-}
 
 
 class FormVerb(StrEnum):

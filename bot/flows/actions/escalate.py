@@ -24,6 +24,13 @@ class EscalationTarget(StrEnum):
     ONCALL = "oncall"
 
 
+TARGET_LABELS = {  # what every messenger's escalate dialog offers
+    EscalationTarget.CLINICAL: "Clinical team",
+    EscalationTarget.BILLING: "Billing",
+    EscalationTarget.MANAGER: "Manager",
+    EscalationTarget.ONCALL: "On-call provider (page)",
+}
+
 TARGET_ROLE = {
     EscalationTarget.CLINICAL: Role.CLINICAL,
     EscalationTarget.BILLING: Role.BILLING,
