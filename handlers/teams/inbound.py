@@ -25,14 +25,10 @@ import handlers.teams.sdk  # noqa: F401  (before the SDK: it loads no .env then)
 # isort: on
 
 import asyncio
-import ipaddress
 import logging
-import time
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol, cast
-from urllib.parse import urlsplit
 
-import httpx
 from microsoft_teams.api import (
     ActivityBase,
     ActivityTypeAdapter,
@@ -59,6 +55,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from handlers.teams.adapter import DEFAULT_MAX_BODY_BYTES, StarletteAdapter
+from integrations.teams.settings import require_https_unless_loopback
+from integrations.teams.token import ClientCredentialsToken
 
 log = logging.getLogger(__name__)
 
@@ -122,50 +120,6 @@ class TeamsListener(Protocol):
         ...
 
 
-class ClientCredentialsToken:
-    """The bot's own token (to send replies) by the OAuth 2.0 client-credentials grant against `token_url`
-    ("{tenant}" in it is replaced by the tenant the SDK asks for). Given to the SDK as its `token` provider.
-
-    Only used when a token URL is configured: by default the SDK gets the token itself through MSAL from
-    login.microsoftonline.com, which cannot be pointed elsewhere over plain HTTP (MSAL demands an https authority
-    and asks login.microsoftonline.com to validate any authority host it does not know)."""
-
-    REFRESH_BEFORE = 300.0  # seconds before expiry a cached token is renewed
-
-    def __init__(self, token_url: str, client_id: str, client_secret: str, *, timeout: float = 10.0) -> None:
-        self._url = token_url
-        self._client_id = client_id
-        self._secret = client_secret
-        self._timeout = timeout
-        self._cache: dict[tuple[str, str], tuple[str, float]] = {}
-        self._lock: asyncio.Lock | None = None
-
-    async def __call__(self, scope: str | list[str], tenant_id: str | None) -> str:
-        scopes = " ".join(scope) if isinstance(scope, list) else scope
-        tenant = tenant_id or PUBLIC.login_tenant
-        key = (scopes, tenant)
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            cached = self._cache.get(key)
-            if cached is not None and cached[1] - self.REFRESH_BEFORE > time.monotonic():
-                return cached[0]
-            form = {"grant_type": "client_credentials", "client_id": self._client_id,
-                    "client_secret": self._secret, "scope": scopes}
-            async with httpx.AsyncClient(timeout=self._timeout) as client:
-                response = await client.post(self._url.replace("{tenant}", tenant), data=form)
-            if response.status_code != 200:
-                raise RuntimeError(f"the token endpoint answered {response.status_code}")
-            payload = response.json()
-            token = payload.get("access_token") if isinstance(payload, dict) else None
-            if not isinstance(token, str) or not token:
-                raise RuntimeError("the token endpoint answered without an access_token")
-            expires_in = payload.get("expires_in", 3600)
-            lifetime = float(expires_in) if isinstance(expires_in, int | float | str) else 3600.0
-            self._cache[key] = (token, time.monotonic() + lifetime)
-            return token
-
-
 class TeamsInbound:
     """POST /teams/messages through the Teams SDK, authenticated, routed to `listener`.
 
@@ -194,9 +148,9 @@ class TeamsInbound:
         if not openid_metadata_url.endswith("/openidconfiguration"):
             raise ValueError("openid_metadata_url must end in /openidconfiguration (the SDK derives the signing "
                              "keys URL from it by replacing that with /keys)")
-        _require_https_unless_loopback("openid_metadata_url", openid_metadata_url)
+        require_https_unless_loopback("openid_metadata_url", openid_metadata_url)
         if token_url is not None:
-            _require_https_unless_loopback("token_url", token_url)
+            require_https_unless_loopback("token_url", token_url)
         self.app_id = app_id
         self.tenant_id = tenant_id
         self.path = path
@@ -485,21 +439,3 @@ def _screen_core_fields(body: dict[str, Any], headers: Any) -> HttpResponse | No
     if service_url is not None and not isinstance(service_url, str):
         return HttpResponse(status=400, body={"error": "type, id and serviceUrl must be strings"})
     return None
-
-
-def _require_https_unless_loopback(name: str, url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return
-    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
-        return
-    raise ValueError(f"{name} must be an https URL (plain http only on a loopback host)")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

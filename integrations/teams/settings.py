@@ -35,7 +35,7 @@ def is_loopback(host: str) -> bool:
 
 
 def require_https_unless_loopback(name: str, url: str) -> None:
-    """The rule of handlers/teams/inbound.py (copied: integrations never import handlers)."""
+    """Where the bot sends its secret or fetches signing keys: https, or plain http on a loopback host (tests)."""
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
         return
