@@ -89,12 +89,10 @@ def runtime(
     settings: TriageSettings, config: ClinicConfig, slack_settings: SlackSettings,
     teams_settings: TeamsSettings | None = None,
 ) -> tuple[Service, SlackApp | None, TeamsInbound | None]:
-    """The service with the clinic's messenger: Slack (SLACK_BOT_TOKEN), Teams (TEAMS_APP_ID), else the console."""
+    """The service with the clinic's messengers: Slack (SLACK_BOT_TOKEN), Teams (TEAMS_APP_ID), both (every card,
+    page and line goes to each), else the console."""
     if teams_settings is not None:
-        if slack_settings.bot_token is not None:
-            raise SlackStartupError("both SLACK_BOT_TOKEN and TEAMS_APP_ID are set: one instance posts to one "
-                                    "messenger for now; unset one of them")
-        return teams_runtime(settings, config, teams_settings)
+        return teams_runtime(settings, config, teams_settings, slack_settings)
     if slack_settings.bot_token is None:
         log.warning("SLACK_BOT_TOKEN is not set: cards are printed to the console instead of posted")
         return build_service(settings, TwilioSettings(), config), None, None
@@ -105,13 +103,18 @@ def runtime(
     return service, build_slack_app(service, slack_settings, client, verify_token=False), None
 
 
-def teams_runtime(settings: TriageSettings, config: ClinicConfig,
-                  teams: TeamsSettings) -> tuple[Service, None, TeamsInbound]:
-    """Teams through the Microsoft packages (the `microsoft` extra), imported only when Teams is configured."""
+def teams_runtime(settings: TriageSettings, config: ClinicConfig, teams: TeamsSettings,
+                  slack_settings: SlackSettings | None = None) -> tuple[Service, SlackApp | None, TeamsInbound]:
+    """Teams through the Microsoft packages (the `microsoft` extra), imported only when Teams is configured; and
+    Slack beside it when SLACK_BOT_TOKEN is set too."""
     try:
         from handlers.teams.wiring import teams_service
     except ImportError as exc:
         raise SlackStartupError(f"TEAMS_APP_ID is set but the Microsoft packages are not installed ({exc.name}): "
                                 "pip install 'medspa-triage-bot[microsoft]'") from None
-    wiring = teams_service(settings, config, teams)
-    return wiring.service, None, wiring.inbound
+    if slack_settings is None or slack_settings.bot_token is None:
+        wiring = teams_service(settings, config, teams)
+        return wiring.service, None, wiring.inbound
+    client: WebClient = web_client(slack_settings.bot_token.get_secret_value(), slack_settings.base_url)
+    wiring = teams_service(settings, config, teams, slack=SlackPoster(client))
+    return wiring.service, build_slack_app(wiring.service, slack_settings, client, verify_token=False), wiring.inbound

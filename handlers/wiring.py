@@ -55,20 +55,30 @@ def phone_caller(twilio: TwilioSettings) -> PhoneCaller | None:
     return None
 
 
+PosterSpec = ChatPoster | Callable[[Database, Clock], ChatPoster]
+
+
+def _poster(spec: PosterSpec, db: Database, clock: Clock) -> ChatPoster:
+    if hasattr(spec, "post_card"):
+        return cast(ChatPoster, spec)
+    return cast(Callable[[Database, Clock], ChatPoster], spec)(db, clock)
+
+
 def build_service(
     settings: TriageSettings,
     twilio: TwilioSettings,
     config: ClinicConfig,
     *,
     clock: Clock | None = None,
-    poster: ChatPoster | Callable[[Database, Clock], ChatPoster] | None = None,
+    poster: PosterSpec | Mapping[str, PosterSpec] | None = None,
     messengers: Mapping[str, PatientMessenger] | None = None,
     classifier: Classifier | None = None,
     caller: PhoneCaller | None = None,
     media: MediaFetcher | None = None,
 ) -> Service:
     """With `messengers` given (tests, the demo), calls go only to the `caller` given too: never to real Twilio.
-    `poster` may be built from the database (Teams keeps the places it may post in there)."""
+    `poster` may be built from the database (Teams keeps the places it may post in there); several by platform
+    (Slack and Teams) post every card, page and line in each."""
     clock = clock or SystemClock()
     db = Database(settings.database_url, migrate=settings.auto_migrate, require_current=True)
     with db.transaction() as session:  # tickets written by the Slack-only bot hold Slack ids: staff ids now
@@ -78,13 +88,15 @@ def build_service(
     if messengers is None:
         messengers = patient_messengers(config, twilio, SmtpSettings())
         caller = caller or phone_caller(twilio)
-    chat: ChatPoster
+    chat: ChatPoster | dict[str, ChatPoster]
     if poster is None:
         chat = ConsolePoster(echo=True)
-    elif hasattr(poster, "post_card"):
-        chat = cast(ChatPoster, poster)
+    elif isinstance(poster, Mapping):
+        chat = {platform: _poster(spec, db, clock) for platform, spec in poster.items()}
+        if len(chat) > 1:
+            db.chat_platforms = tuple(chat)
     else:
-        chat = cast(Callable[[Database, Clock], ChatPoster], poster)(db, clock)
+        chat = _poster(poster, db, clock)
     triage = Triage(
         config=config,
         classifier=TimedClassifier(classifier or default_model()),  # its latency is shown at /metrics

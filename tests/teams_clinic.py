@@ -26,13 +26,18 @@ from bot.storage.models import OutboxRow, TicketRow
 from handlers.http_app import create_app
 from handlers.local_server import LocalServer
 from handlers.service import Service
+from handlers.slack.app import build_slack_app
 from handlers.teams.wiring import teams_service
+from integrations.slack.poster import SlackPoster, web_client
+from integrations.slack.settings import SlackSettings
 from integrations.teams.settings import TeamsSettings
 from integrations.twilio_sms import TwilioSms
 from integrations.twilio_voice import TwilioVoice
 from tests.conftest import CLINIC_NUMBER, HERE, PATIENTS_CSV, TWILIO_TOKEN, TZ, local
 from tests.dburl import db_url
 from tests.graph_standin import GraphStandIn
+from tests.slack_clinic import SIGNING_SECRET
+from tests.slack_standin import SlackStandIn
 from tests.standins import StandIn, TwilioApi
 from tests.teams_auth import APP_ID, APP_PASSWORD, TEAM_ID, TEAM_NAME, TENANT_ID, bearer, shared_openid
 from tests.teams_standin import TeamsStandIn
@@ -246,8 +251,9 @@ def invoke_card(response: httpx.Response) -> dict[str, Any]:
 
 @contextmanager
 def running_teams_clinic(tmp_path: Path, extra: str = "", *, graph: GraphStandIn | None = None,
-                         clinical_group: str | None = None) -> Iterator[TeamsClinic]:
-    """`clinical_group`: the clinical role is also an Entra group, looked up in `graph`."""
+                         clinical_group: str | None = None, slack: SlackStandIn | None = None) -> Iterator[TeamsClinic]:
+    """`clinical_group`: the clinical role is also an Entra group, looked up in `graph`. `slack`: the clinic runs
+    Slack too (through this stand-in, the real Bolt app behind /slack/events, signed with SIGNING_SECRET)."""
     roles = TEAMS_CONFIG_EXTRA
     if clinical_group is not None:
         roles = roles.replace("clinical: {members: [nurse], lead: nurse}",
@@ -264,7 +270,9 @@ def running_teams_clinic(tmp_path: Path, extra: str = "", *, graph: GraphStandIn
     graph_urls = {"graph_url": graph.graph_url, "graph_token_url": graph.token_url} if graph is not None else {}
     teams_settings = TeamsSettings(app_id=APP_ID, app_password=APP_PASSWORD, tenant_id=TENANT_ID,
                                    openid_metadata_url=openid.metadata_url, token_url=teams.token_url, **graph_urls)
+    slack_client = web_client("xoxb-test", f"{slack.url}/api/") if slack is not None else None
     wiring = teams_service(settings, config, teams_settings, twilio=twilio_settings, clock=clock,
+                           slack=SlackPoster(slack_client) if slack_client is not None else None,
                            messengers={OutboxKind.REPLY_SMS: TwilioSms("ACtest", TWILIO_TOKEN, CLINIC_NUMBER,
                                                                        twilio.url)},
                            caller=TwilioVoice("ACtest", TWILIO_TOKEN, CLINIC_NUMBER, twilio.url))
@@ -273,8 +281,12 @@ def running_teams_clinic(tmp_path: Path, extra: str = "", *, graph: GraphStandIn
     csv_path.write_text(PATIENTS_CSV, encoding="utf-8")
     with service.db.transaction() as session:
         import_patients(session, csv_path, TZ)
+    bolt = None
+    if slack is not None and slack_client is not None:
+        bolt = build_slack_app(service, SlackSettings(bot_token="xoxb-test", signing_secret=SIGNING_SECRET,
+                                                      api_url=f"{slack.url}/api/"), slack_client)
     try:
-        with (LocalServer(create_app(service, None, teams=wiring.inbound)) as server,
+        with (LocalServer(create_app(service, bolt, teams=wiring.inbound)) as server,
               httpx.Client(base_url=server.url, timeout=30) as http):
             clinic = TeamsClinic(service, clock, teams, twilio, http, server.url)
             clinic.install()

@@ -299,13 +299,14 @@ def test_a_group_with_no_users_says_how_to_fill_it(setup: Setup) -> None:
                           "(Entra admin center → Groups), or list them in roles.clinical.members")
 
 
-def test_slack_and_teams_both_set_is_a_problem(setup: Setup) -> None:
+def test_slack_and_teams_both_set_says_every_card_goes_to_each(setup: Setup) -> None:
     setup.monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
     setup.monkeypatch.setenv("SLACK_API_URL", f"{setup.teams.url}/slack/")  # loopback: it answers 404
     code, lines = setup.run(setup.settings())
-    assert code == 1
-    assert ("✗ Teams: both SLACK_BOT_TOKEN and TEAMS_APP_ID are set — `triage-bot serve` posts to one messenger; "
-            "unset one of them") in lines
+    assert ("✓ Messengers: Slack and Teams are both set: every card, page, nudge and digest goes to each, and a "
+            "click in either changes both") in lines
+    assert any(line.startswith("✓ Teams") for line in lines)  # Teams is still checked
+    assert code == 1 and any(line.startswith("✗ Slack") for line in lines)  # and Slack, which answers 404 here
 
 
 def test_without_the_microsoft_packages_says_how_to_install_them(setup: Setup,

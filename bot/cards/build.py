@@ -10,7 +10,7 @@ from bot.cards.model import ActionId, Card, CardAction, CardField
 from bot.cards.patient import card_sections, card_text, patient_facts
 from bot.cards.patient import initials as initials  # still importable from here, as before the split
 from bot.cards.patient import money as money
-from bot.config.models import ClinicConfig
+from bot.config.models import PLATFORM_NAMES, ClinicConfig
 from bot.domain import Category, TicketStatus, is_unreadable
 from bot.hours import is_open
 from bot.humanize import humanize_minutes
@@ -164,7 +164,8 @@ def _notes(ticket: TicketRow, config: ClinicConfig, note: str, moved_to: str | N
         elif event.kind == EventKind.DELIVERY_FAILED and event.data.get("outbox_kind") == OutboxKind.CHAT_PAGE:
             reason = str(event.data.get("reason", ""))
             whom = _who(config, str(event.data.get("target", ""))) if event.data.get("target") else "the provider"
-            notes.append(f"⚠️ The page could not reach {whom} in the chat app: {failure_class('chat.page', reason)}; "
+            where = PLATFORM_NAMES.get(str(event.data.get("platform", "")), "the chat app")
+            notes.append(f"⚠️ The page could not reach {whom} in {where}: {failure_class('chat.page', reason)}; "
                          "the page ladder goes on.")
         elif event.kind == EventKind.DELIVERY_FAILED and event.data.get("outbox_kind") == OutboxKind.CHAT_MEDIA:
             reason = str(event.data.get("reason", ""))

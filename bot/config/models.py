@@ -115,6 +115,7 @@ class Privacy(Strict):
 
 
 PLATFORMS = ("slack", "teams")  # the messengers a staff member can have an id on
+PLATFORM_NAMES = {"slack": "Slack", "teams": "Teams"}  # as staff read them
 
 
 class StaffMember(Strict):

@@ -14,7 +14,7 @@ from bot.document import Document, document_json, plain_document
 from bot.flows.chat import line_payload
 from bot.mentions import Line, Part
 from bot.oncall import OnCall, current_on_call
-from bot.outbox.queue import OutboxKind, enqueue
+from bot.outbox.queue import OutboxKind, enqueue, enqueue_each
 from bot.sla.audience import staff_mention
 from bot.sla.sweep import claim_once
 
@@ -57,10 +57,11 @@ def queue_digest(
     digest = compute_digest(session, config, day, now)
     if once_key is not None and not claim_once(session, once_key, now):
         return digest
-    post = enqueue(session, OutboxKind.CHAT_POST, config.channels.managers, now,
-                   payload=document_payload(digest_document(digest, config)))
-    enqueue(session, OutboxKind.CHAT_FILE, config.channels.managers, now, payload={
-        "after": post.id, "filename": f"triage-digest-{day.isoformat()}.png",
-        "title": f"Triage digest {day.isoformat()}", "data_b64": base64.b64encode(digest_chart(digest)).decode(),
-    })
+    chart = base64.b64encode(digest_chart(digest)).decode()
+    for post in enqueue_each(session, OutboxKind.CHAT_POST, config.channels.managers, now,
+                             payload=document_payload(digest_document(digest, config))):  # one per messenger
+        enqueue(session, OutboxKind.CHAT_FILE, config.channels.managers, now, payload={
+            "after": post.id, "filename": f"triage-digest-{day.isoformat()}.png",
+            "title": f"Triage digest {day.isoformat()}", "data_b64": chart,
+        })
     return digest

@@ -44,11 +44,17 @@ def ticket_text(ticket: TicketRow) -> str:
     return "\n\n".join(m.body for m in ticket.messages)
 
 
-def current_card(session: Session, ticket_id: int) -> ChatPostRow | None:
-    return session.scalars(
+def current_cards(session: Session, ticket_id: int) -> list[ChatPostRow]:
+    """The ticket's card in its role channel: one per messenger the instance posts to, newest first."""
+    return list(session.scalars(
         select(ChatPostRow).where(ChatPostRow.ticket_id == ticket_id, ChatPostRow.kind == "card",
                                   ChatPostRow.current.is_(True)).order_by(ChatPostRow.id.desc())
-    ).first()
+    ))
+
+
+def current_card(session: Session, ticket_id: int, platform: str | None = None) -> ChatPostRow | None:
+    """The ticket's current card (on `platform`, when given)."""
+    return next((post for post in current_cards(session, ticket_id) if platform in (None, post.platform)), None)
 
 
 def card_now(session: Session, config: ClinicConfig, now: datetime, ticket: TicketRow,
@@ -67,22 +73,65 @@ def card_now(session: Session, config: ClinicConfig, now: datetime, ticket: Tick
     return card
 
 
+class ChatPosters:
+    """The messengers an instance posts to, by platform. With one, every chat row goes to it; with several (Slack
+    and Teams), a row goes to the one its payload names (a card, page, line or post: bot/outbox/queue.py fans them
+    out), or the one its post is on (an update, a photo, a file), the first for rows queued before."""
+
+    def __init__(self, posters: ChatPoster | Mapping[str, ChatPoster]) -> None:
+        self.by_platform = dict(posters) if isinstance(posters, Mapping) else {posters.platform: posters}
+        self.first = next(iter(self.by_platform.values()))
+
+    @property
+    def several(self) -> bool:
+        return len(self.by_platform) > 1
+
+    def on(self, platform: str | None) -> ChatPoster:
+        if not self.several or not platform:
+            return self.first
+        found = self.by_platform.get(platform)
+        if found is None:
+            raise permanent(f"this instance does not post to {platform} (it posts to {', '.join(self.by_platform)})")
+        return found
+
+    def for_row(self, row: OutboxRow) -> ChatPoster:
+        return self.on(str(row.payload.get("platform") or "") or None)
+
+    def page_skip(self, config: ClinicConfig, row: OutboxRow, platform: str) -> str:
+        """Why a page row on `platform` is not sent: the provider is reached on the other messenger, else ''."""
+        member = config.staff_member(row.target)
+        if not self.several or member is None:
+            return ""
+        reachable = [p for p in self.by_platform if member.user_on(p)]
+        if platform in reachable or (not reachable and self.for_row(row) is self.first):
+            return ""
+        return f"no {platform} user id for this provider in the config" + (
+            f" (paged in {', '.join(reachable)})" if reachable else "")
+
+
 def deliveries(
-    config: ClinicConfig, clock: Clock, messengers: Mapping[str, PatientMessenger], poster: ChatPoster,
-    caller: PhoneCaller | None = None, *, media: MediaFetcher | None = None,
+    config: ClinicConfig, clock: Clock, messengers: Mapping[str, PatientMessenger],
+    poster: ChatPoster | Mapping[str, ChatPoster], caller: PhoneCaller | None = None, *,
+    media: MediaFetcher | None = None,
 ) -> dict[str, Delivery]:
+    """`poster`: the messenger, or several by platform (see `ChatPosters`)."""
+    posters = ChatPosters(poster)
+
     def card_for(session: Session, ticket: TicketRow, post: ChatPostRow | None = None, note: str = "",
                  addressed_to: str | None = None) -> Card:
         return card_now(session, config, clock.now(), ticket, post, note=note, addressed_to=addressed_to)
 
     def send_card(session: Session, row: OutboxRow) -> dict[str, Any]:
         ticket = _ticket(session, row)
-        ref = poster.post_card(row.target, card_for(session, ticket, note=str(row.payload.get("note", ""))),
-                               tag=str(row.id))
+        ref = posters.for_row(row).post_card(row.target, card_for(session, ticket,
+                                                                  note=str(row.payload.get("note", ""))),
+                                             tag=str(row.id))
         return ref.as_result()
 
     def send_page(session: Session, row: OutboxRow) -> dict[str, Any]:
-        ticket = _ticket(session, row)
+        ticket, poster = _ticket(session, row), posters.for_row(row)
+        if skipped := posters.page_skip(config, row, poster.platform):
+            return {"skipped": skipped}
         to = _direct(config, row.target, poster.platform)
         # Addressed to the DM's reader: its push text never names another provider (the primary, for a backup).
         ref = poster.post_card(to, card_for(session, ticket, addressed_to=row.target), tag=str(row.id))
@@ -124,29 +173,31 @@ def deliveries(
         post = session.get(ChatPostRow, int(row.payload["post_id"]))
         if post is None:
             return {"skipped": "post not found"}
-        poster.update_card(post.ref, card_for(session, ticket, post))
+        posters.on(post.platform).update_card(post.ref, card_for(session, ticket, post))
         return post.ref.as_result()
 
     def thread_of(session: Session, row: OutboxRow) -> ChatPostRow | None:
         pinned = row.payload.get("post_id")
-        return session.get(ChatPostRow, int(pinned)) if pinned else current_card(session, int(row.ticket_id or 0))
+        if pinned:
+            return session.get(ChatPostRow, int(pinned))
+        return current_card(session, int(row.ticket_id or 0), _platform(row) if posters.several else None)
 
     def send_thread(session: Session, row: OutboxRow) -> dict[str, Any]:
         post = thread_of(session, row)
         if post is None:
-            card = _card_pending(session, int(row.ticket_id or 0))
+            card = _card_pending(session, int(row.ticket_id or 0), _platform(row) if posters.several else None)
             if card is not None:
                 # Waits for its card however long the card is retried (not a failed try: never given up),
                 # looking again just after the card's next try.
                 wait = max((card.next_attempt_at - clock.now()).total_seconds(), 0.0) + CARD_WAIT_SECONDS
                 raise waiting("waiting: the card is not posted yet", retry_after=wait)
             return {"skipped": "the ticket has no card"}
-        ref = poster.post_text(post.conversation, chat_line(row.payload), thread=post.ref,
-                               tag=str(row.id))
+        ref = posters.on(post.platform).post_text(post.conversation, chat_line(row.payload), thread=post.ref,
+                                                  tag=str(row.id))
         return ref.as_result()
 
     def send_alert(session: Session, row: OutboxRow) -> dict[str, Any]:
-        document = row.payload.get("document")
+        document, poster = row.payload.get("document"), posters.for_row(row)
         if isinstance(document, list):
             ref = poster.post_document(row.target, document_from_json(document), tag=str(row.id))
         else:
@@ -154,7 +205,7 @@ def deliveries(
         return ref.as_result()
 
     def find_post(session: Session, row: OutboxRow) -> dict[str, Any] | None:
-        to = row.target
+        to, poster = row.target, posters.for_row(row)
         if row.kind == OutboxKind.CHAT_PAGE:
             to = _direct(config, row.target, poster.platform)
         ref = poster.find_tagged(to, str(row.id))
@@ -164,7 +215,7 @@ def deliveries(
         post = thread_of(session, row)
         if post is None:
             return None
-        ref = poster.find_tagged(post.conversation, str(row.id), thread=post.ref)
+        ref = posters.on(post.platform).find_tagged(post.conversation, str(row.id), thread=post.ref)
         return ref.as_result() if ref else None
 
     def send_file(session: Session, row: OutboxRow) -> dict[str, Any]:
@@ -173,8 +224,9 @@ def deliveries(
             raise permanent("the post this file belongs to was never delivered")
         if post.status != OutboxStatus.SENT.value:
             raise waiting("waiting for the post this file belongs to", retry_after=2)
-        where = PostRef.from_result(post.result).conversation
-        poster.post_file(where, str(row.payload["filename"]),
+        landed = PostRef.from_result(post.result)
+        where = landed.conversation
+        posters.on(landed.platform).post_file(where, str(row.payload["filename"]),
                          base64.b64decode(str(row.payload["data_b64"])), str(row.payload.get("title", "")))
         return {"conversation": where}
 
@@ -194,9 +246,9 @@ def deliveries(
         extension = mimetypes.guess_extension(content_type) or ".bin"
         number = sum(len(m.media or []) for m in _ticket(session, row).messages if m.id < message.id) + index + 1
         # Neither the file name nor the title names the patient: ticket number and photo number only.
-        poster.post_file(post.conversation, f"ticket-{row.ticket_id}-photo-{number}{extension}", fetched.data,
-                         f"Photo {number} from the patient (ticket #{row.ticket_id})",
-                         thread=post.ref)
+        posters.on(post.platform).post_file(post.conversation, f"ticket-{row.ticket_id}-photo-{number}{extension}",
+                                            fetched.data, f"Photo {number} from the patient (ticket #{row.ticket_id})",
+                                            thread=post.ref)
         return {"conversation": post.conversation, "thread_root": post.message_id, "bytes": len(fetched.data)}
 
     table: dict[str, Delivery] = {
@@ -225,10 +277,17 @@ def deliveries(
     return table
 
 
-def _card_pending(session: Session, ticket_id: int) -> OutboxRow | None:
-    return session.scalars(select(OutboxRow).where(
+def _card_pending(session: Session, ticket_id: int, platform: str | None = None) -> OutboxRow | None:
+    """The ticket's card still to be posted (on `platform`, when given), the soonest retried first."""
+    rows = session.scalars(select(OutboxRow).where(
         OutboxRow.ticket_id == ticket_id, OutboxRow.kind == OutboxKind.CHAT_CARD.value,
-        OutboxRow.status == OutboxStatus.PENDING.value).order_by(OutboxRow.next_attempt_at)).first()
+        OutboxRow.status == OutboxStatus.PENDING.value).order_by(OutboxRow.next_attempt_at))
+    return next((row for row in rows if platform in (None, _platform(row))), None)
+
+
+def _platform(row: OutboxRow) -> str | None:
+    """The messenger a fanned-out chat row is for (bot/outbox/queue.py), or None (the instance's one)."""
+    return str(row.payload.get("platform") or "") or None
 
 
 def _ticket(session: Session, row: OutboxRow) -> TicketRow:
@@ -349,14 +408,21 @@ def _reply_delivered(session: Session, row: OutboxRow, now: datetime) -> None:
 def _posted(kind: str) -> Callable[[Session, OutboxRow, datetime], None]:
     def on_sent(session: Session, row: OutboxRow, now: datetime) -> None:
         ticket = _ticket(session, row)
+        if skipped := row.result.get("skipped"):  # a page for the other messenger's provider
+            log.info("chat page not sent", extra={"ticket_id": ticket.id, "outbox_id": row.id, "why": skipped})
+            return
         ref = PostRef.from_result(row.result)
+        # With several messengers: the card's copy on another one that staff could already see.
+        seen_elsewhere = kind == "card" and any(post.platform != ref.platform and post.role == row.payload.get("role")
+                                                for post in current_cards(session, ticket.id))
         session.add(ChatPostRow(ticket_id=ticket.id, kind=kind, role=str(row.payload.get("role", "")),
                                 platform=ref.platform, conversation=ref.conversation, message_id=ref.message_id,
                                 created_at=now, current=True, note=str(row.payload.get("note", ""))[:300]))
         record(session, ticket, EventKind.POSTED if kind == "card" else EventKind.PAGED, BOT, now,
                **ref.as_result(), **({"provider": row.target} if kind == "page" else {}))
         if kind == "card":
-            if (lag := late_by(row.created_at, now)) and ticket.due_at and ticket.first_response_at is None:
+            lag = late_by(row.created_at, now)
+            if lag and ticket.due_at and ticket.first_response_at is None and not seen_elsewhere:
                 # Posted late (the messenger was down): the SLA runs from when the staff could see the card.
                 ticket.due_at = ticket.due_at + lag
             session.flush()
@@ -378,6 +444,8 @@ def failure_hook(config: ClinicConfig) -> Callable[[Session, OutboxRow, datetime
         if ticket is not None:
             # A page's target is a staff id (never patient detail): the card names who the page missed.
             whom = {"target": row.target} if row.kind == OutboxKind.CHAT_PAGE else {}
+            if row.payload.get("platform"):  # one of several messengers
+                whom["platform"] = str(row.payload["platform"])
             record(session, ticket, EventKind.DELIVERY_FAILED, BOT, now,
                    outbox_id=row.id, outbox_kind=row.kind, attempts=row.attempts, reason=row.last_error, **whom)
         if row.kind == OutboxKind.CHAT_ALERT:

@@ -17,7 +17,7 @@ from bot.classify.result import Classification
 from bot.config.models import ClinicConfig
 from bot.domain import Category, Role, TicketStatus, most_severe
 from bot.flows.chat import page, post_card, refresh_cards, retire_cards, thread_line
-from bot.flows.deliver import current_card
+from bot.flows.deliver import current_cards
 from bot.hours import is_open
 from bot.match.directory import PatientRecord
 from bot.oncall import current_on_call
@@ -122,12 +122,15 @@ def reroute(session: Session, config: ClinicConfig, ticket: TicketRow, decision:
             line: str, note: str, line_on_old_card: bool = False) -> None:
     """Route the ticket as `decision` says, and move its card if its channel changed."""
     old_role = ticket.role
-    old_card = current_card(session, ticket.id)
+    old_cards = current_cards(session, ticket.id)  # one per messenger
     apply_route(session, ticket, decision, now, config)
     if decision.after_hours_ack:
         send_after_hours_ack(session, config, ticket, now)
-    if line:
-        thread_line(session, ticket, line, now, post=old_card if line_on_old_card else None)
+    if line and line_on_old_card and old_cards:
+        for old_card in old_cards:
+            thread_line(session, ticket, line, now, post=old_card)
+    elif line:
+        thread_line(session, ticket, line, now)
     retire_cards(session, ticket)
     refresh_cards(session, ticket, now)
     if decision.role.value != old_role:

@@ -25,5 +25,7 @@ def welcome_document(session: Session, config: ClinicConfig, member: StaffMember
 def queue_welcome(session: Session, config: ClinicConfig, member: StaffMember, platform: str, user_id: str,
                   now: datetime, *, prefix: str) -> None:
     document = welcome_document(session, config, member, prefix)
-    enqueue(session, OutboxKind.CHAT_POST, user_id, now, payload={"document": document_json(document)},
+    # To `user_id` on `platform` only (a person's chat is on one messenger, whatever else the clinic runs).
+    enqueue(session, OutboxKind.CHAT_POST, user_id, now,
+            payload={"document": document_json(document), "platform": platform},
             dedupe_key=f"welcome:{platform}:{member.id}")

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.domain import Channel
+from bot.storage.db import CHAT_PLATFORMS
 from bot.storage.models import OutboxRow
 
 
@@ -36,6 +37,16 @@ class OutboxStatus(StrEnum):
     FAILED = "failed"
 
 
+# Chat posts that go to every messenger the instance runs (one row each). An update, a photo or a file belongs to a
+# post (its row names it) and goes only to that post's messenger.
+FANNED_OUT = frozenset({"chat.card", "chat.page", "chat.alert", "chat.thread", "chat.post"})
+
+
+def chat_platforms(session: Session) -> tuple[str, ...]:
+    """The messengers this transaction's chat posts go to, when more than one (else empty: the one messenger)."""
+    return tuple(session.info.get(CHAT_PLATFORMS, ()))
+
+
 def enqueue(
     session: Session,
     kind: str,
@@ -46,7 +57,35 @@ def enqueue(
     payload: dict[str, Any] | None = None,
     dedupe_key: str | None = None,
 ) -> OutboxRow:
-    """Add an action; with a `dedupe_key` the same action is only ever queued once, across instances too."""
+    """Add an action; with a `dedupe_key` the same action is only ever queued once, across instances too.
+
+    A chat post in an instance that runs several messengers is one row per messenger (see `enqueue_each`);
+    this returns the first."""
+    return enqueue_each(session, kind, target, now, ticket_id=ticket_id, payload=payload, dedupe_key=dedupe_key)[0]
+
+
+def enqueue_each(
+    session: Session,
+    kind: str,
+    target: str,
+    now: datetime,
+    *,
+    ticket_id: int | None = None,
+    payload: dict[str, Any] | None = None,
+    dedupe_key: str | None = None,
+) -> list[OutboxRow]:
+    """The rows queued: one, or for a chat post with several messengers one per messenger (its payload names it,
+    and its dedupe key carries it). A payload that already names a platform, or a line pinned to a post, is one row."""
+    payload = payload or {}
+    platforms = chat_platforms(session)
+    if len(platforms) < 2 or str(kind) not in FANNED_OUT or payload.get("platform") or payload.get("post_id"):
+        return [_enqueue_one(session, kind, target, now, ticket_id, payload, dedupe_key)]
+    return [_enqueue_one(session, kind, target, now, ticket_id, {**payload, "platform": platform},
+                         f"{dedupe_key}@{platform}" if dedupe_key else None) for platform in platforms]
+
+
+def _enqueue_one(session: Session, kind: str, target: str, now: datetime, ticket_id: int | None,
+                 payload: dict[str, Any], dedupe_key: str | None) -> OutboxRow:
     if dedupe_key is not None:
         existing = session.scalars(select(OutboxRow).where(OutboxRow.dedupe_key == dedupe_key)).first()
         if existing is not None:
@@ -55,7 +94,7 @@ def enqueue(
         kind=str(kind),
         target=target,
         ticket_id=ticket_id,
-        payload=payload or {},
+        payload=payload,
         status=OutboxStatus.PENDING.value,
         attempts=0,
         created_at=now,

@@ -198,6 +198,7 @@ class _Shown:
     queued: datetime
     sent: datetime | None
     pending: bool
+    platform: str = ""  # the messenger, when the instance posts to several (each has its own copy)
 
 
 def _deliveries_of(session: Session, ticket_ids: list[int]) -> dict[int, list[_Shown]]:
@@ -205,11 +206,12 @@ def _deliveries_of(session: Session, ticket_ids: list[int]) -> dict[int, list[_S
     kinds = (OutboxKind.CHAT_CARD.value, OutboxKind.CHAT_PAGE.value)
     for chunk in range(0, len(ticket_ids), 500):
         rows = session.execute(select(OutboxRow.ticket_id, OutboxRow.kind, OutboxRow.created_at, OutboxRow.sent_at,
-                                      OutboxRow.status).where(OutboxRow.kind.in_(kinds),
+                                      OutboxRow.status, OutboxRow.payload).where(OutboxRow.kind.in_(kinds),
                                                               OutboxRow.ticket_id.in_(ticket_ids[chunk:chunk + 500])))
         for row in rows:
+            platform = str((row.payload or {}).get("platform") or "")
             found[int(row.ticket_id)].append(_Shown(row.kind, row.created_at, row.sent_at,
-                                                    row.status == OutboxStatus.PENDING.value))
+                                                    row.status == OutboxStatus.PENDING.value, platform))
     return found
 
 
@@ -222,8 +224,11 @@ def _from_delivery(step: Step, shown: Sequence[_Shown]) -> Step | None:
     kind = OutboxKind.CHAT_PAGE.value if step.kind == "page" else OutboxKind.CHAT_CARD.value
     made = step.paged_at if step.kind == "page" else _made_at(step)
     relevant = [item for item in shown if item.kind == kind and (made is None or item.queued >= made)]
-    if any(item.pending for item in relevant):
+    # With several messengers, staff can see it once one of them has it all: the others may still be down.
+    waiting = {item.platform for item in relevant if item.pending}
+    if waiting and waiting >= {item.platform for item in relevant}:
         return None  # nobody can see it yet: the ladder has not started
+    relevant = [item for item in relevant if item.platform not in waiting]
     lag = max((late_by(item.queued, item.sent) for item in relevant if item.sent is not None), default=timedelta(0))
     return replace(step, at=step.at + lag) if lag else step
 

@@ -146,6 +146,9 @@ def check_current(engine: Engine) -> None:
                                "`triage-bot migrate` once (TRIAGE_AUTO_MIGRATE=false: nothing upgrades it at start)")
 
 
+CHAT_PLATFORMS = "chat_platforms"  # a write session's info key: the messengers its chat posts go to
+
+
 class Database:
     """One engine and a session factory; `transaction()` commits on success and rolls back on error.
 
@@ -168,15 +171,19 @@ class Database:
         self._reads = sessionmaker(self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
         # SQLite: one writer at a time, queued in this process with the request path first (bot/storage/gate.py).
         self.gate = WriteGate() if self.engine.dialect.name == "sqlite" else None
+        # The messengers this instance posts to, when more than one (Slack and Teams): every chat post queued in a
+        # transaction goes to each (bot/outbox/queue.py). Empty: the one messenger (or the console).
+        self.chat_platforms: tuple[str, ...] = ()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A write transaction: committed when the block ends, rolled back on an error."""
+        info = {CHAT_PLATFORMS: self.chat_platforms}
         if self.gate is None:
-            with self._sessions() as session, session.begin():
+            with self._sessions(info=info) as session, session.begin():
                 yield session
             return
-        with self.gate.held(), self._sessions() as session, session.begin():
+        with self.gate.held(), self._sessions(info=info) as session, session.begin():
             yield session
 
     @contextmanager

@@ -41,15 +41,15 @@ def check_config(path: Path | None) -> tuple[list[Check], ClinicConfig | None]:
 def teams_settings(teams: TeamsSettings | None, *, slack_too: bool = False) -> tuple[TeamsSettings | None,
                                                                                list[Check]]:
     """`teams`, else TeamsSettings.from_env(), and what is wrong with the Teams variables (`slack_too`: Slack is
-    configured as well, which `serve` refuses)."""
+    configured as well: then one line says that every card goes to both)."""
     if teams is None:
         try:
             teams = TeamsSettings.from_env()
         except ValueError as exc:  # a variable missing or wrong: its message names it
             return None, [fail("Teams", f"{exc} — fix it, or unset TEAMS_APP_ID if the clinic does not use Teams")]
     if teams is not None and slack_too:
-        return teams, [fail("Teams", "both SLACK_BOT_TOKEN and TEAMS_APP_ID are set — `triage-bot serve` posts to "
-                                     "one messenger; unset one of them")]
+        return teams, [ok("Messengers", "Slack and Teams are both set: every card, page, nudge and digest goes to "
+                                        "each, and a click in either changes both")]
     return teams, []
 
 
@@ -80,7 +80,7 @@ def run_doctor(
     report(check_slack(slack, config))
     teams, problems = teams_settings(teams, slack_too=slack.bot_token is not None)
     report(problems)
-    if teams is not None or not problems:  # a bad variable is its one line
+    if teams is not None or not any(check.status is Status.FAIL for check in problems):  # a bad variable: one line
         report(check_teams(teams, config, database_url=settings.database_url))
         report(check_graph(teams, config))
     report(check_twilio(twilio or TwilioSettings(), config))

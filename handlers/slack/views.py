@@ -84,5 +84,5 @@ def register(app: App, ctx: SlackContext) -> None:
 
 def _card_channel(ctx: SlackContext, ticket: int) -> str | None:
     with ctx.service.db.transaction() as session:
-        post = current_card(session, ticket)
+        post = current_card(session, ticket, "slack")
         return post.conversation if post else None

@@ -9,14 +9,15 @@ from typing import Any
 from bot.clock import Clock
 from bot.config.models import ClinicConfig
 from bot.domain import Role
+from bot.ports import ChatPoster
 from bot.settings import TriageSettings, TwilioSettings
 from bot.storage.db import Database
 from bot.storage.places import DbPlaces
 from handlers.service import Service
 from handlers.teams.bot import GroupMembers, TeamsBot
 from handlers.teams.inbound import TeamsInbound
-from handlers.wiring import build_service
-from integrations.teams.poster import TeamsPoster
+from handlers.wiring import PosterSpec, build_service
+from integrations.teams.poster import PLATFORM, TeamsPoster
 from integrations.teams.settings import TeamsSettings
 
 
@@ -46,17 +47,23 @@ class TeamsWiring:
 
 
 def teams_service(settings: TriageSettings, config: ClinicConfig, teams: TeamsSettings, *,
-                  twilio: TwilioSettings | None = None, **build: Any) -> TeamsWiring:
-    """`build`: what else `build_service` takes (a clock, patient messengers: tests and the demo)."""
+                  twilio: TwilioSettings | None = None, slack: ChatPoster | None = None,
+                  **build: Any) -> TeamsWiring:
+    """`slack`: Slack's poster too, when the clinic runs both (every card, page and line goes to each).
+    `build`: what else `build_service` takes (a clock, patient messengers: tests and the demo)."""
     posters: list[TeamsPoster] = []
     if "messenger" not in config.paging.model_fields_set:  # page texts say "open Teams", unless the config says
-        config = config.model_copy(update={"paging": config.paging.model_copy(update={"messenger": "Teams"})})
+        name = "Slack or Teams" if slack is not None else "Teams"
+        config = config.model_copy(update={"paging": config.paging.model_copy(update={"messenger": name})})
 
     def poster(db: Database, clock: Clock) -> TeamsPoster:
         posters.append(TeamsPoster(teams, DbPlaces(db, clock)))
         return posters[-1]
 
-    service = build_service(settings, twilio or TwilioSettings(), config, poster=poster, **build)
+    chat: dict[str, PosterSpec] = {PLATFORM: poster}
+    if slack is not None:
+        chat = {"slack": slack, **chat}
+    service = build_service(settings, twilio or TwilioSettings(), config, poster=chat, **build)
     listener = TeamsBot(service, DbPlaces(service.db, service.clock), groups=entra_groups(config, teams))
     inbound = TeamsInbound(app_id=teams.app_id, app_password=teams.app_password, tenant_id=teams.tenant_id,
                            listener=listener, openid_metadata_url=teams.openid_metadata_url,

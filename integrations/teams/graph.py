@@ -19,7 +19,7 @@ is 3 retries with 3 s and more between them): a 429/503/504 is tried once more a
 Retry-After, bounded by `timeout`), then it is a failure, and the last known members stand in.
 
 **Threads.** The SDK is async; callers are worker threads. One private event loop runs in a daemon thread, each
-lookup is handed to it (`asyncio.run_coroutine_threadsafe`) and waited for at most `timeout` seconds. `close()`
+lookup is handed to it (integrations/teams/loop.py) and waited for at most `timeout` seconds. `close()`
 stops it.
 
 **Cache.** Members are kept per group for `cache_seconds` (by the injected clock). When Graph fails (an error
@@ -33,7 +33,6 @@ Logs carry statuses, group ids and counts only: never tokens, secrets or names.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
 import threading
 import time
@@ -61,13 +60,14 @@ from msgraph.generated.models.directory_object_collection_response import Direct
 from msgraph.generated.models.user import User
 from msgraph_core import GraphClientFactory
 
+from integrations.teams.loop import CallTimedOut, LoopStopped, PrivateLoop
 from integrations.teams.settings import GRAPH_URL, require_https_unless_loopback
+from integrations.teams.token import CREDENTIAL_ERRORS, oauth_error, read_token, request_token
 
 log = logging.getLogger(__name__)
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 _QueryParameters = TransitiveMembersRequestBuilder.TransitiveMembersRequestBuilderGetQueryParameters
-_CREDENTIAL_ERRORS = frozenset({"invalid_client", "unauthorized_client", "invalid_grant"})
 T = TypeVar("T")
 
 
@@ -92,6 +92,15 @@ class _Failure(Exception):
 class _Known:
     members: frozenset[str]
     fresh_until: float  # by the clock: until then Graph is not asked again
+
+
+def _warm_up() -> None:
+    """The SDK imports its ~1200 model modules the first time it parses a user (about a second): done on the loop's
+    thread before it takes lookups, so the first lookup does not spend its timeout on it."""
+    try:
+        User.get_field_deserializers(User())
+    except Exception as exc:  # only a warm-up: the first lookup imports them anyway
+        log.debug("Entra groups: warming the Graph models up failed: %s", type(exc).__name__)
 
 
 class EntraGroups:
@@ -140,18 +149,7 @@ class EntraGroups:
             adapter.base_url = graph_url
             self._client = GraphServiceClient(request_adapter=adapter)
         self._client.path_parameters["base_url"] = graph_url
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._serve, name="entra-groups", daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        # The SDK imports its ~1200 model modules the first time it parses a user (about a second): done here,
-        # before the loop takes lookups, so the first lookup does not spend its timeout on it.
-        try:
-            User.get_field_deserializers(User())
-        except Exception as exc:  # only a warm-up: the first lookup imports them anyway
-            log.debug("Entra groups: warming the Graph models up failed: %s", type(exc).__name__)
-        self._loop.run_forever()
+        self._loop = PrivateLoop("entra-groups", warm_up=_warm_up)
 
     def __repr__(self) -> str:
         return (f"EntraGroups(graph_url={self._graph_url!r}, tenant_id={self._tenant_id!r}, "
@@ -223,18 +221,16 @@ class EntraGroups:
             if self._closed:
                 work.close()
                 raise _Failure("closed", "the Entra group lookup is closed (the bot is stopping)")
-        future = asyncio.run_coroutine_threadsafe(work, self._loop)
-        done, _ = concurrent.futures.wait([future], timeout=self._timeout)
-        if not done:
-            future.cancel()
+        try:
+            return self._loop.run(work, self._timeout)
+        except CallTimedOut:
             raise _Failure("timeout", f"Microsoft Graph did not answer within {self._timeout:g}s: try again later "
-                           "(or check that the bot can reach TEAMS_GRAPH_URL)")
-        if future.cancelled():
-            raise _Failure("closed", "the Entra group lookup stopped before Graph answered (the bot is stopping)")
-        exc = future.exception()
-        if exc is None:
-            return future.result()
-        raise _failure(exc) from None
+                           "(or check that the bot can reach TEAMS_GRAPH_URL)") from None
+        except LoopStopped:
+            raise _Failure("closed", "the Entra group lookup stopped before Graph answered (the bot is "
+                           "stopping)") from None
+        except Exception as exc:
+            raise _failure(exc) from None
 
     # --- lifecycle ---------------------------------------------------------------------------------------
     def close(self) -> None:
@@ -246,23 +242,12 @@ class EntraGroups:
             self._closed = True
 
         async def shut() -> None:
-            current = asyncio.current_task()
-            for task in asyncio.all_tasks():
-                if task is not current:
-                    task.cancel()
             if self._http is not None:
                 await self._http.aclose()
             if self._credential is not None:
                 await self._credential.close()
 
-        try:
-            asyncio.run_coroutine_threadsafe(shut(), self._loop).result(timeout=5)
-        except Exception as exc:  # closing is best effort
-            log.warning("Entra groups: closing the Graph client failed: %s", type(exc).__name__)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
-        if not self._thread.is_alive():
-            self._loop.close()
+        self._loop.stop(shut, "Entra groups")
 
     def __enter__(self) -> EntraGroups:
         return self
@@ -360,40 +345,23 @@ class _ClientCredentialsProvider(AccessTokenProvider):
             return token
 
     async def _fetch(self) -> tuple[str, float]:
-        form = {"grant_type": "client_credentials", "client_id": self._client_id, "client_secret": self._secret,
-                "scope": self._scope}
         try:
-            async with httpx.AsyncClient(timeout=self._timeout, follow_redirects=False) as client:
-                response = await client.post(self._url, data=form)
+            response = await request_token(self._url, self._client_id, self._secret, self._scope, self._timeout)
         except httpx.HTTPError as exc:
             raise _Failure(f"token {type(exc).__name__}", "the Microsoft token endpoint is unreachable "
                            f"({type(exc).__name__}): check TEAMS_GRAPH_TOKEN_URL") from None
         if response.status_code != 200:
             raise _token_refusal(response)
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
-        token = payload.get("access_token") if isinstance(payload, dict) else None
-        if not isinstance(token, str) or not token:
+        granted = read_token(response)
+        if granted is None:
             raise _Failure("token", "the Microsoft token endpoint answered without an access_token")
-        try:
-            lifetime = float(payload.get("expires_in", 3600))
-        except (TypeError, ValueError):
-            lifetime = 3600.0
-        return token, lifetime
+        return granted
 
 
 def _token_refusal(response: httpx.Response) -> _Failure:
-    status = response.status_code
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    error = str(body.get("error", "")) if isinstance(body, dict) else ""
-    error = error if error.replace("_", "").isalnum() and len(error) <= 40 else ""
+    status, error = response.status_code, oauth_error(response)
     what = f"{status} {error}".strip()
-    if status in (400, 401, 403) and (error in _CREDENTIAL_ERRORS or status != 400):
+    if status in (400, 401, 403) and (error in CREDENTIAL_ERRORS or status != 400):
         return _Failure(f"token {status}", f"the Microsoft token endpoint refused the bot's credentials ({what}): "
                         "check TEAMS_APP_ID/TEAMS_APP_PASSWORD (and TEAMS_TENANT_ID)")
     if 400 <= status < 500 and status not in (408, 429):

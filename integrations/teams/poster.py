@@ -11,7 +11,7 @@ file, so it is not imported here); a personal or group chat has no threads, so a
 its httpx transport is built with ``retries=0``, so the outbox alone decides when to try again.
 
 **Threads.** The SDK is async; the outbox's workers are threads. One private event loop runs in a daemon thread
-and every call is handed to it (`asyncio.run_coroutine_threadsafe`) and waited for with a timeout. `close()` stops
+and every call is handed to it (integrations/teams/loop.py) and waited for with a timeout. `close()` stops
 it.
 
 **Where.** A `channel` is a role channel as the clinic config names it (`Places.channel`), or a person's Entra
@@ -28,8 +28,6 @@ Logs carry status codes, error codes and kinds only: never message text or card 
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import json
 import logging
 import re
@@ -55,6 +53,7 @@ from bot.places import Place, PlaceKind, Places
 from bot.ports import PostRef
 from integrations.teams.cards import AdaptiveCard, TextBlock, escape_markdown, notification_text, render_card
 from integrations.teams.images import data_uri, fit_png
+from integrations.teams.loop import CallTimedOut, LoopStopped, PrivateLoop
 from integrations.teams.settings import TeamsSettings, require_https_unless_loopback
 from integrations.teams.text import teams_document, teams_line
 from integrations.teams.token import ClientCredentialsToken, TokenSource, retry_after_seconds
@@ -106,9 +105,7 @@ class TeamsPoster:
         self._lock = threading.Lock()
         self._opening: dict[str, threading.Lock] = {}  # one personal-chat create per person at a time
         self._closed = False
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="teams-poster", daemon=True)
-        self._thread.start()
+        self._loop = PrivateLoop("teams-poster")
 
     # --- ChatPoster ---------------------------------------------------------------------------------------
     def post_card(self, channel: str, card: Card, *, tag: str = "") -> PostRef:
@@ -194,21 +191,7 @@ class TeamsPoster:
                 return
             self._closed = True
 
-        async def shut() -> None:
-            current = asyncio.current_task()
-            for task in asyncio.all_tasks():
-                if task is not current:
-                    task.cancel()
-            await self._httpx.aclose()
-
-        try:
-            asyncio.run_coroutine_threadsafe(shut(), self._loop).result(timeout=5)
-        except Exception as exc:  # closing is best effort
-            log.warning("Teams poster: closing the HTTP client failed: %s", type(exc).__name__)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
-        if not self._thread.is_alive():
-            self._loop.close()
+        self._loop.stop(self._httpx.aclose, "Teams poster")
 
     def __enter__(self) -> TeamsPoster:
         return self
@@ -323,20 +306,17 @@ class TeamsPoster:
         async def run() -> T:
             return await request(self._api(service_url))
 
-        future = asyncio.run_coroutine_threadsafe(run(), self._loop)
-        done, _ = concurrent.futures.wait([future], timeout=self._call_timeout)
-        if not done:
-            future.cancel()
+        try:
+            return self._loop.run(run(), self._call_timeout)
+        except CallTimedOut:
             log.warning("Teams %s: no answer within %.0fs", what, self._call_timeout)
-            raise unanswered(f"Teams did not answer within {self._call_timeout:.0f}s ({what})")
-        if future.cancelled():
-            raise transient("the Teams poster stopped before the call finished")
-        exc = future.exception()
-        if exc is None:
-            return future.result()
-        if isinstance(exc, DeliveryError):  # the token provider's
-            raise exc
-        raise _delivery_error(exc, what, refused or {}) from None
+            raise unanswered(f"Teams did not answer within {self._call_timeout:.0f}s ({what})") from None
+        except LoopStopped:
+            raise transient("the Teams poster stopped before the call finished") from None
+        except DeliveryError:  # the token provider's
+            raise
+        except Exception as exc:
+            raise _delivery_error(exc, what, refused or {}) from None
 
 
 # --- activities ------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ BOT_SCOPE = "https://api.botframework.com/.default"
 TokenSource = Callable[[str, str | None], Awaitable[str]]  # (scope, tenant) -> an access token
 
 # OAuth error codes that mean the app's credentials or tenant are wrong (RFC 6749 5.2, and Entra's use of them).
-_CREDENTIAL_ERRORS = frozenset({"invalid_client", "unauthorized_client", "invalid_grant"})
+CREDENTIAL_ERRORS = frozenset({"invalid_client", "unauthorized_client", "invalid_grant"})
 
 
 class ClientCredentialsToken:
@@ -69,30 +69,52 @@ class ClientCredentialsToken:
             return token
 
     async def _fetch(self, scopes: str, tenant: str) -> tuple[str, float]:
-        form = {"grant_type": "client_credentials", "client_id": self._client_id, "client_secret": self._secret,
-                "scope": scopes}
         try:
-            async with httpx.AsyncClient(timeout=self._timeout, transport=httpx.AsyncHTTPTransport(retries=0),
-                                         follow_redirects=False) as client:
-                response = await client.post(self._url.replace("{tenant}", tenant), data=form)
+            response = await request_token(self._url.replace("{tenant}", tenant), self._client_id, self._secret,
+                                           scopes, self._timeout)
         except httpx.HTTPError as exc:
             log.warning("Teams token endpoint unreachable: %s", type(exc).__name__)
             raise transient(f"the Microsoft token endpoint is unreachable ({type(exc).__name__})") from None
         if response.status_code != 200:
             raise _refusal(response)
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
-        token = payload.get("access_token") if isinstance(payload, dict) else None
-        if not isinstance(token, str) or not token:
+        granted = read_token(response)
+        if granted is None:
             raise transient("the Microsoft token endpoint answered without an access_token")
-        expires_in = payload.get("expires_in", 3600) if isinstance(payload, dict) else 3600
-        try:
-            lifetime = float(expires_in)
-        except (TypeError, ValueError):
-            lifetime = 3600.0
-        return token, lifetime
+        return granted
+
+
+async def request_token(url: str, client_id: str, secret: str, scope: str, timeout: float) -> httpx.Response:
+    """One client-credentials grant request (no retries: the caller's outbox or cache decides)."""
+    form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret, "scope": scope}
+    async with httpx.AsyncClient(timeout=timeout, transport=httpx.AsyncHTTPTransport(retries=0),
+                                 follow_redirects=False) as client:
+        return await client.post(url, data=form)
+
+
+def read_token(response: httpx.Response) -> tuple[str, float] | None:
+    """(access token, lifetime in seconds) from a 200 answer, or None when it carries no token."""
+    try:
+        payload = response.json()
+    except ValueError:
+        return None
+    token = payload.get("access_token") if isinstance(payload, dict) else None
+    if not isinstance(token, str) or not token:
+        return None
+    try:
+        lifetime = float(payload.get("expires_in", 3600))
+    except (TypeError, ValueError):
+        lifetime = 3600.0
+    return token, lifetime
+
+
+def oauth_error(response: httpx.Response) -> str:
+    """The OAuth `error` code of a refusal, when it is a plain short code (never echo a body back otherwise)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    error = str(body.get("error", "")) if isinstance(body, dict) else ""
+    return error if error.replace("_", "").isalnum() and len(error) <= 40 else ""
 
 
 def retry_after_seconds(value: str | None, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> float | None:
@@ -114,18 +136,12 @@ def retry_after_seconds(value: str | None, now: Callable[[], datetime] = lambda:
 
 
 def _refusal(response: httpx.Response) -> DeliveryError:
-    status = response.status_code
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    error = str(body.get("error", "")) if isinstance(body, dict) else ""
-    error = error if error.replace("_", "").isalnum() and len(error) <= 40 else ""
+    status, error = response.status_code, oauth_error(response)
     log.warning("Teams token endpoint answered %s %s", status, error or "")
     if status == 429:
         return rate_limited("the Microsoft token endpoint rate limited the bot (429)",
                             retry_after_seconds(response.headers.get("Retry-After")))
-    if status in (400, 401, 403) and (error in _CREDENTIAL_ERRORS or status != 400):
+    if status in (400, 401, 403) and (error in CREDENTIAL_ERRORS or status != 400):
         return permanent(f"the Microsoft token endpoint refused the bot's credentials ({status} {error or 'refused'}):"
                          " check TEAMS_APP_ID/TEAMS_APP_PASSWORD (and TEAMS_TENANT_ID)")
     if 400 <= status < 500 and status != 408:
