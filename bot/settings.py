@@ -37,3 +37,39 @@ class TwilioSettings(BaseSettings):
     @property
     def can_send(self) -> bool:
         return bool(self.account_sid and self.auth_token and self.from_number)
+
+
+META_GRAPH_URL = "https://graph.facebook.com/v21.0"
+
+
+class MetaSettings(BaseSettings):
+    """Instagram and Facebook Messenger DMs (Meta's webhooks in, the Send API out).
+
+    `app_secret` signs every webhook delivery (X-Hub-Signature-256), `verify_token` is the string the clinic's
+    admin typed into the app's webhook settings (Meta echoes it in the subscription handshake), `page_token` is
+    the page access token replies are sent with (Instagram accounts connected through the page use the same).
+    An empty variable counts as unset.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="META_", extra="ignore")
+
+    app_secret: SecretStr | None = None
+    verify_token: SecretStr | None = None
+    page_token: SecretStr | None = None
+    graph_url: str = META_GRAPH_URL  # the Graph API base with its version; a proxy's or a test's stand-in
+
+    @property
+    def secret(self) -> str | None:
+        return _given(self.app_secret)
+
+    @property
+    def token_to_verify(self) -> str | None:
+        return _given(self.verify_token)
+
+    @property
+    def send_token(self) -> str | None:
+        return _given(self.page_token)
+
+
+def _given(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None and value.get_secret_value() else None

@@ -25,10 +25,12 @@ EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # 7 to 15 digits, optionally led by + and split by spaces, dashes or brackets (not dots: IPs and versions stay)
 PHONE = re.compile(r"(?<![\w.+])(?!\d{4}-\d{2}-\d{2})\+?\(?\d(?:[\s()-]{0,2}\d){6,14}(?![\w])")
 REDACTED = "[redacted]"
+# Meta's webhook handshake carries the verify token in the query string, which the access log prints.
+QUERY_SECRET = re.compile(r"(hub\.verify_token=)[^&\s\"']*")
 
 
 def redact_text(text: str) -> str:
-    return PHONE.sub("[phone]", EMAIL.sub("[email]", text))
+    return PHONE.sub("[phone]", EMAIL.sub("[email]", QUERY_SECRET.sub(rf"\1{REDACTED}", text)))
 
 
 def redact(_logger: Any, _method: str, event: EventDict) -> EventDict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -103,3 +103,17 @@ def check_text(value: str, what: str) -> str:
 def printable(value: str, limit: int = 40) -> str:
     """A caller-given string safe to quote back in a reason."""
     return "".join(c if c.isprintable() and c.isascii() else "?" for c in value[:limit])
+
+
+MAX_URL = 2048
+
+
+def is_http_url(url: str) -> bool:
+    """A link a vendor gave us that is safe to keep and fetch later: http(s), a host, printable ASCII, bounded."""
+    if len(url) > MAX_URL or not url.isascii() or not url.isprintable() or " " in url:
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)

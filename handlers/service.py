@@ -22,7 +22,7 @@ from bot.flows.triage import Triage
 from bot.flows.triage_queue import run_due
 from bot.flows.unreadable import make_unreadable
 from bot.outbox.worker import OutboxWorker
-from bot.settings import TriageSettings, TwilioSettings
+from bot.settings import MetaSettings, TriageSettings, TwilioSettings
 from bot.storage.db import Database
 from handlers.intake_writer import IntakeWriter
 
@@ -47,6 +47,7 @@ class Service:
     on_triage: Callable[[], None] = field(default=lambda: None)  # wakes the triage workers in `serve`
     worker_id: str = field(default_factory=worker_name)  # who holds this process's triage claims
     writer: IntakeWriter | None = None  # `serve`: webhooks' messages stored many to a transaction
+    meta: MetaSettings = field(default_factory=MetaSettings)  # Instagram/Messenger intake (handlers/meta.py)
 
     async def store(self, message: InboundMessage) -> Accepted:
         """`take` for a request handler: through the group-committing writer when `serve` runs one."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -13,7 +12,7 @@ from twilio.request_validator import RequestValidator
 from bot.domain import Channel
 from bot.flows.intake import InboundMessage
 from bot.match.addresses import InvalidAddress, normalize_phone
-from handlers.requests import Rejected, form_pairs, printable, read_body, require_content_type
+from handlers.requests import Rejected, form_pairs, is_http_url, printable, read_body, require_content_type
 from handlers.service import Service
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
@@ -21,7 +20,6 @@ SID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # Twilio's are SM/MM + 32 hex; tests u
 NUM_MEDIA = re.compile(r"[0-9]{1,2}")  # ASCII digits only: "²".isdigit() is True, int("²") fails
 MAX_MEDIA = 10  # Twilio's own MMS limit
 MEDIA_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+_-]{0,62}/[A-Za-z0-9][A-Za-z0-9.+_-]{0,62}")
-MAX_URL = 2048
 MAX_ADDRESS = 64  # From / To: a phone number or a short code, or "whatsapp:+1...", with room to spare
 
 
@@ -103,22 +101,12 @@ def _media(params: dict[str, str]) -> list[dict[str, str]]:
         kind = params.get(f"MediaContentType{index}", "")
         if not url:
             continue
-        if not _is_url(url):
+        if not is_http_url(url):
             raise Rejected(400, f"MediaUrl{index} is not an http(s) URL")
         if kind and not MEDIA_TYPE.fullmatch(kind):
             raise Rejected(400, f"MediaContentType{index} is not a MIME type: {printable(kind)!r}")
         media.append({"url": url, "content_type": kind})
     return media
-
-
-def _is_url(url: str) -> bool:
-    if len(url) > MAX_URL or not url.isascii() or not url.isprintable() or " " in url:
-        return False
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 async def inbound_sms(request: Request) -> Response:

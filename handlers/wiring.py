@@ -10,20 +10,23 @@ from bot.classify.model import default_model
 from bot.classify.result import Classifier
 from bot.clock import Clock, SystemClock
 from bot.config.models import ClinicConfig
+from bot.domain import Channel
 from bot.flows.deliver import deliveries, failure_hook
+from bot.flows.dm_window import StoredDmHistory
 from bot.flows.triage import Triage
 from bot.match.directory import EmbeddedDirectory
-from bot.outbox.queue import OutboxKind
+from bot.outbox.queue import OutboxKind, reply_kind
 from bot.outbox.worker import OutboxWorker
 from bot.ports import ChatPoster, MediaFetcher, PatientMessenger, PhoneCaller
 from bot.respond.answers import AnswerBook
-from bot.settings import TriageSettings, TwilioSettings
+from bot.settings import MetaSettings, TriageSettings, TwilioSettings
 from bot.storage.db import Database
 from bot.tickets.people import normalize_stored
 from handlers.metrics import TimedClassifier
 from handlers.service import Service
 from integrations.console import ConsolePoster
 from integrations.email_smtp import SmtpEmail, SmtpSettings
+from integrations.meta import MetaDm
 from integrations.twilio_media import TwilioMedia
 from integrations.twilio_sms import TwilioSms
 from integrations.twilio_voice import TwilioVoice
@@ -31,9 +34,15 @@ from integrations.twilio_voice import TwilioVoice
 log = logging.getLogger(__name__)
 
 
-def patient_messengers(config: ClinicConfig, twilio: TwilioSettings, smtp: SmtpSettings) -> dict[str, PatientMessenger]:
-    """Real transports for every channel whose credentials are set; the rest fail visibly in the outbox."""
-    messengers: dict[str, PatientMessenger] = {}
+# A messenger, or one built from the database and clock (a DM reply reads Meta's window from the stored messages).
+MessengerSpec = PatientMessenger | Callable[[Database, Clock], PatientMessenger]
+
+
+def patient_messengers(config: ClinicConfig, twilio: TwilioSettings, smtp: SmtpSettings,
+                       meta: MetaSettings | None = None) -> dict[str, MessengerSpec]:
+    """Real transports for every channel whose credentials are set; the rest fail visibly in the outbox.
+    `meta` defaults to the environment (META_PAGE_TOKEN, META_GRAPH_URL)."""
+    messengers: dict[str, MessengerSpec] = {}
     if twilio.can_send and twilio.auth_token is not None:
         messengers[OutboxKind.REPLY_SMS] = TwilioSms(
             twilio.account_sid, twilio.auth_token.get_secret_value(), twilio.from_number, twilio.api_url
@@ -44,7 +53,23 @@ def patient_messengers(config: ClinicConfig, twilio: TwilioSettings, smtp: SmtpS
         messengers[OutboxKind.REPLY_EMAIL] = SmtpEmail(smtp, subject=f"Your message to {config.clinic.name}")
     else:
         log.warning("SMTP_HOST/SMTP_SENDER not set: email replies cannot be sent")
+    meta = meta if meta is not None else MetaSettings()
+    if (token := meta.send_token) is not None:
+        messengers[reply_kind(Channel.DM.value, "")] = meta_dm(token, meta.graph_url)
+    else:
+        log.warning("META_PAGE_TOKEN not set: Instagram/Facebook DM replies cannot be sent")
     return messengers
+
+
+def meta_dm(page_token: str, graph_url: str) -> Callable[[Database, Clock], PatientMessenger]:
+    """The Send API messenger, once the database it reads the patient's last DM from exists."""
+    return lambda db, clock: MetaDm(page_token, graph_url, StoredDmHistory(db), clock)
+
+
+def _messenger(spec: MessengerSpec, db: Database, clock: Clock) -> PatientMessenger:
+    if hasattr(spec, "send"):
+        return cast(PatientMessenger, spec)
+    return cast(Callable[[Database, Clock], PatientMessenger], spec)(db, clock)
 
 
 def phone_caller(twilio: TwilioSettings) -> PhoneCaller | None:
@@ -71,12 +96,15 @@ def build_service(
     *,
     clock: Clock | None = None,
     poster: PosterSpec | Mapping[str, PosterSpec] | None = None,
-    messengers: Mapping[str, PatientMessenger] | None = None,
+    messengers: Mapping[str, MessengerSpec] | None = None,
     classifier: Classifier | None = None,
     caller: PhoneCaller | None = None,
     media: MediaFetcher | None = None,
+    meta: MetaSettings | None = None,
 ) -> Service:
     """With `messengers` given (tests, the demo), calls go only to the `caller` given too: never to real Twilio.
+    A messenger may be built from the database and clock (`MessengerSpec`). `meta` (default: the environment)
+    is what /inbound/meta checks deliveries with, and where DM replies go when `messengers` is not given.
     `poster` may be built from the database (Teams keeps the places it may post in there); several by platform
     (Slack and Teams) post every card, page and line in each."""
     clock = clock or SystemClock()
@@ -85,9 +113,11 @@ def build_service(
         rewritten = normalize_stored(session, config)
     if rewritten:
         log.info("%d ticket fields moved from Slack user ids to staff ids", rewritten)
+    meta = meta if meta is not None else MetaSettings()
     if messengers is None:
-        messengers = patient_messengers(config, twilio, SmtpSettings())
+        messengers = patient_messengers(config, twilio, SmtpSettings(), meta)
         caller = caller or phone_caller(twilio)
+    built = {kind: _messenger(spec, db, clock) for kind, spec in messengers.items()}
     chat: ChatPoster | dict[str, ChatPoster]
     if poster is None:
         chat = ConsolePoster(echo=True)
@@ -106,6 +136,7 @@ def build_service(
     )
     if media is None and twilio.account_sid and twilio.auth_token is not None:
         media = TwilioMedia(twilio.account_sid, twilio.auth_token.get_secret_value(), twilio.api_url)
-    worker = OutboxWorker(db, clock, deliveries(config, clock, messengers, chat, caller, media=media),
+    worker = OutboxWorker(db, clock, deliveries(config, clock, built, chat, caller, media=media),
                           failure_hook(config))
-    return Service(settings=settings, twilio=twilio, config=config, db=db, clock=clock, triage=triage, outbox=worker)
+    return Service(settings=settings, twilio=twilio, config=config, db=db, clock=clock, triage=triage, outbox=worker,
+                   meta=meta)

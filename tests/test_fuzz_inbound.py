@@ -33,8 +33,10 @@ from twilio.request_validator import RequestValidator
 from bot.config.loader import load_config
 from bot.optouts import keyword_of
 from bot.storage.models import InboundMessageRow, OptOutRow, TicketEventRow, TicketRow
+from handlers.meta import sign as meta_sign
 from handlers.web_form import sign
 from tests.conftest import CLINIC_NUMBER, HERE, TWILIO_TOKEN, WEB_SECRET, Clinic, running_clinic
+from tests.meta_standin import APP_SECRET, PAGE_ID, VERIFY_TOKEN, MetaClinic, running_meta_clinic, text_event
 from tests.slack_clinic import SIGNING_SECRET, SlackClinic, running_slack_clinic
 
 SCALE = float(os.environ.get("FUZZ_SCALE", "1"))
@@ -160,6 +162,45 @@ def web_payloads(draw: st.DrawFn) -> Any:
     return payload
 
 
+META_IDS = st.one_of(st.sampled_from(["2900000000000001", "2900000000000002", PAGE_ID, "0", "", "-1", "1e5",
+                                      "²", "١٢٣", "9" * 64, "9" * 65, " 12"]), st.integers(), st.text(max_size=20))
+
+
+@st.composite
+def meta_payloads(draw: st.DrawFn) -> Any:
+    """Meta webhook bodies: mostly well-formed deliveries with odd fields, some echoes and receipts."""
+    if draw(st.integers(0, 9)) == 0:
+        return draw(JSON_VALUES)
+    odd = st.one_of(JSON_VALUES, st.text(max_size=12))
+
+    def maybe(good: Any) -> Any:
+        return draw(odd) if draw(st.integers(0, 7)) == 7 else good
+
+    def event() -> Any:
+        shape = draw(st.sampled_from(["message", "message", "message", "echo", "read", "delivery", "reaction"]))
+        base: dict[str, Any] = {"sender": maybe({"id": draw(META_IDS) if draw(st.integers(0, 4)) == 0 else
+                                                 draw(st.sampled_from(["2900000000000001", "2900000000000002"]))}),
+                                "recipient": maybe({"id": PAGE_ID}), "timestamp": 1764000000000}
+        if shape in ("read", "delivery", "reaction"):
+            return {**base, shape: maybe({"watermark": 1, "mid": "m_1"})}
+        message: dict[str, Any] = {"mid": maybe(draw(st.one_of(st.from_regex(r"m_[A-Za-z0-9_-]{1,40}", fullmatch=True),
+                                                                st.text(max_size=64))))}
+        if draw(st.integers(0, 5)) > 0:
+            message["text"] = maybe(draw(ODD_TEXT))
+        if draw(st.booleans()):
+            message["attachments"] = maybe([maybe({"type": draw(st.sampled_from(["image", "video", "file", "", "IMG",
+                                                                                 "story_mention", "🙂"])),
+                                                   "payload": maybe({"url": draw(URLS)})})
+                                            for _ in range(draw(st.integers(0, 3)))])
+        if shape == "echo":
+            message["is_echo"] = maybe(True)
+        return {**base, "message": maybe(message)}
+
+    entries = [maybe({"id": PAGE_ID, "time": 1, "messaging": maybe([event() for _ in range(draw(st.integers(0, 3)))])})
+               for _ in range(draw(st.integers(0, 3)))]
+    return {"object": maybe(draw(st.sampled_from(["page", "page", "instagram", "user", ""]))), "entry": maybe(entries)}
+
+
 def nested(depth: int) -> bytes:
     return b'{"id": ' * depth + b"1" + b"}" * depth
 
@@ -170,6 +211,7 @@ def nested(depth: int) -> bytes:
 class Run:
     clinic: Clinic
     slack: SlackClinic
+    meta: MetaClinic
     ledger: Ledger
     capture: Capture
     rss_start: int
@@ -184,15 +226,18 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     base = tmp_path_factory.mktemp("fuzz")
     (base / "sms").mkdir()
     (base / "slack").mkdir()
+    (base / "meta").mkdir()
     try:
         with running_clinic(base / "sms", load_config(HERE / "data_clinic.yml")) as clinic, \
-                running_slack_clinic(base / "slack") as slack:
+                running_slack_clinic(base / "slack") as slack, \
+                running_meta_clinic(base / "meta", load_config(HERE / "data_clinic.yml")) as meta:
             # Warm up (the classifier loads on first use) before measuring where memory starts.
             clinic.sms("what are your hours", sid="SMwarm1")
             clinic.web({"id": "warm-1", "message": "do you do lip filler?", "email": "warm@example.com"})
             slack.sms("what are your hours")
+            meta.dm("what are your hours", mid="m_warm1")
             gc.collect()
-            yield Run(clinic, slack, Ledger(), capture, psutil.Process().memory_info().rss)
+            yield Run(clinic, slack, meta, Ledger(), capture, psutil.Process().memory_info().rss)
     finally:
         for logger in watched:
             logger.removeHandler(capture)
@@ -238,16 +283,17 @@ HEADER_BYTES = st.binary(min_size=1, max_size=40).map(
 
 
 def test_unsigned_and_malformed_requests_to_every_endpoint(run: Run) -> None:
-    paths = ["/inbound/sms", "/inbound/web", "/slack/events", "/healthz", "/readyz", "/metrics"]
+    paths = ["/inbound/sms", "/inbound/web", "/inbound/meta", "/slack/events", "/healthz", "/readyz", "/metrics"]
 
     @cases(450)
     @given(path=st.sampled_from(paths), body=RAW_BYTES, content_type=CONTENT_TYPES,
            headers=st.dictionaries(st.sampled_from(["X-Twilio-Signature", "X-Triage-Signature", "X-Slack-Signature",
                                                     "X-Slack-Request-Timestamp", "Content-Length-Ignored",
-                                                    "X-Slack-Retry-Num"]), HEADER_BYTES, max_size=4),
+                                                    "X-Slack-Retry-Num", "X-Hub-Signature-256"]), HEADER_BYTES,
+                                   max_size=4),
            method=st.sampled_from(["POST", "POST", "GET", "PUT"]))
     def check(path: str, body: bytes, content_type: str, headers: dict[str, bytes], method: str) -> None:
-        target = run.slack if path == "/slack/events" else run.clinic
+        target = {"/slack/events": run.slack, "/inbound/meta": run.meta.clinic}.get(path, run.clinic)
         all_headers: dict[str, Any] = {"Content-Type": content_type, **headers}
         request = target.http.build_request(method, path, content=body if method != "GET" else None,
                                             headers=all_headers)
@@ -264,6 +310,63 @@ def test_signed_odd_web_forms(run: Run) -> None:
         request = run.clinic.http.build_request("POST", "/inbound/web", content=body, headers={
             "Content-Type": "application/json", "X-Triage-Signature": sign(WEB_SECRET, body)})
         send(run.clinic, run.ledger, "signed web", request)
+
+    check()
+
+
+def meta_request(meta: MetaClinic, body: bytes, *, secret: str = APP_SECRET) -> httpx.Request:
+    return meta.clinic.http.build_request("POST", "/inbound/meta", content=body, headers={
+        "Content-Type": "application/json", "X-Hub-Signature-256": meta_sign(secret, body)})
+
+
+def test_signed_odd_meta_deliveries(run: Run) -> None:
+    @cases(450)
+    @given(payload=meta_payloads(), depth=st.sampled_from([0, 0, 0, 0, 0, 50, 2000]),
+           badly_signed=st.sampled_from([False] * 7 + [True]))
+    def check(payload: Any, depth: int, badly_signed: bool) -> None:
+        body = nested(depth) if depth else json.dumps(payload).encode()
+        secret = "not-the-app-secret" if badly_signed else APP_SECRET  # badly signed: 401, nothing stored
+        response = send(run.meta.clinic, run.ledger, "signed meta", meta_request(run.meta, body, secret=secret))
+        if response is not None and secret != APP_SECRET:
+            assert response.status_code == 401
+        run.meta.clinic.triage()
+
+    check()
+
+
+def test_a_batched_meta_delivery_and_its_redelivery(run: Run) -> None:
+    body = json.dumps({"object": "page", "entry": [
+        {"id": PAGE_ID, "messaging": [text_event("2900000000000007", "what are your hours", mid="m_fz1"),
+                                      text_event("2900000000000007", "thanks", mid="m_fz2", echo=True)]},
+        {"id": PAGE_ID, "messaging": [text_event("2900000000000008", "why was I charged twice?", mid="m_fz3")]},
+    ]}).encode()
+    for _ in range(2):
+        response = send(run.meta.clinic, run.ledger, "meta batch", meta_request(run.meta, body))
+        assert response is not None and response.status_code == 200
+    assert response.json()["duplicates"] == 2
+
+
+def test_odd_meta_handshakes(run: Run) -> None:
+    good = {"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1158201444"}
+    odd = st.one_of(st.sampled_from(["", "☃", "a" * 300, "<b>", "unsubscribe", VERIFY_TOKEN + " "]),
+                    st.text(max_size=30))
+
+    @cases(150)
+    @given(shapes=st.tuples(*[st.sampled_from(["good", "good", "good", "odd", "absent", "twice"])] * 3),
+           values=st.tuples(odd, odd, odd), extra=st.booleans())
+    def check(shapes: tuple[str, str, str], values: tuple[str, str, str], extra: bool) -> None:
+        params: list[tuple[str, str]] = []
+        for (name, right), shape, value in zip(good.items(), shapes, values, strict=True):
+            if shape != "absent":
+                params.append((name, right if shape in ("good", "twice") else value))
+            if shape == "twice":
+                params.append((name, value))
+        if extra:
+            params.append(("x", values[0]))
+        request = run.meta.clinic.http.build_request("GET", "/inbound/meta", params=params)
+        response = send(run.meta.clinic, run.ledger, "meta handshake", request)
+        if response is not None and response.status_code == 200:
+            assert dict(params)["hub.verify_token"] == VERIFY_TOKEN and response.text == dict(params)["hub.challenge"]
 
     check()
 
@@ -393,7 +496,8 @@ def test_zz_afterwards_nothing_broke(run: Run) -> None:
     assert (ledger.server_errors, unexpected) == ([], [])
     assert ledger.dropped == []
     assert ledger.stored_by_refusals == []
-    for target in (run.clinic, run.slack):
+    for target in (run.clinic, run.slack, run.meta.clinic):
+        longest = 128 if target is run.meta.clinic else 64  # Meta's message ids are longer than Twilio's sids
         target.service.sweep()
         with target.service.db.transaction() as session:
             untriaged = session.scalar(select(func.count(InboundMessageRow.id))
@@ -407,7 +511,7 @@ def test_zz_afterwards_nothing_broke(run: Run) -> None:
             # ... or a repeated keyword (a second STOP from an address already opted out changes nothing).
             assert [m.id for m in orphans if m.channel != "sms" or keyword_of(m.body) is None] == []
             kept = session.execute(select(InboundMessageRow.body, InboundMessageRow.provider_message_id)).all()
-            assert [sid for body, sid in kept if "\x00" in body or len(sid) > 64] == []
+            assert [sid for body, sid in kept if "\x00" in body or len(sid) > longest] == []
         assert target.http.get("/healthz").status_code == 200
         assert target.http.get("/readyz").status_code == 200
     tracebacks = [r for r in run.capture.records if r.levelno >= logging.ERROR]

@@ -34,9 +34,13 @@ _INVOICE = re.compile(r"\b(?:invoice|factura|receipt|recibo)\s*(?:no\.?|number|n
 
 def media_line(media: list[dict[str, object]]) -> str:
     """What the card quotes for a message's MMS media: the files themselves go to the card's thread."""
+    in_dm = sum(1 for m in media if m.get("source") == "meta")  # references only: not copied into the thread
+    media = [m for m in media if m.get("source") != "meta"]
     photos = sum(1 for m in media if str(m.get("content_type") or "image/").startswith("image/"))
     others = len(media) - photos
     parts = []
+    if in_dm:
+        parts.append(f"📎 {in_dm} attachment{'' if in_dm == 1 else 's'} in the DM (see it in Instagram/Messenger)")
     if photos:
         parts.append(PHOTO_ONE if photos == 1 else f"📷 {photos} photos (in the thread)")
     if others:
@@ -56,7 +60,8 @@ def card_text(ticket: TicketRow) -> str:
 
 
 def photo_count(ticket: TicketRow) -> int:
-    return sum(len(m.media or []) for m in ticket.messages)
+    """The files that go into the card's thread (a DM attachment stays a reference in the DM)."""
+    return sum(1 for m in ticket.messages for item in m.media or [] if item.get("source") != "meta")
 
 
 def callback_number(ticket: TicketRow) -> str:

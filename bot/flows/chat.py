@@ -33,10 +33,18 @@ def share_media(session: Session, ticket: TicketRow, now: datetime) -> None:
     posts = [p for p in posts_of(session, ticket.id) if p.kind == "card" and p.current]
     for post in posts:
         for message in ticket.messages:
-            for index, _item in enumerate(message.media or []):
+            for index, item in enumerate(message.media or []):
+                if is_reference_only(item):
+                    continue
                 enqueue(session, OutboxKind.CHAT_MEDIA, post.conversation, now, ticket_id=ticket.id,
                         payload={"post_id": post.id, "message_id": message.id, "index": index},
                         dedupe_key=f"media:{post.id}:{message.id}:{index}")
+
+
+def is_reference_only(item: object) -> bool:
+    """A DM attachment: a link to Meta's CDN, shown on the card as an attachment, never fetched (the MMS fetcher
+    has Twilio's credentials and only Twilio's URLs)."""
+    return isinstance(item, dict) and item.get("source") == "meta"
 
 
 def thread_line(session: Session, ticket: TicketRow, text: str, now: datetime, *,
