@@ -13,6 +13,7 @@ from bot.config.models import ClinicConfig
 from bot.domain import Channel
 from bot.flows.deliver import deliveries, failure_hook
 from bot.flows.dm_window import StoredDmHistory
+from bot.flows.mail_thread import StoredMailHistory
 from bot.flows.triage import Triage
 from bot.match.directory import EmbeddedDirectory
 from bot.outbox.queue import OutboxKind, reply_kind
@@ -26,6 +27,7 @@ from handlers.metrics import TimedClassifier
 from handlers.service import Service
 from integrations.console import ConsolePoster
 from integrations.email_smtp import SmtpEmail, SmtpSettings
+from integrations.mail_replies import GraphMail, MailReplies
 from integrations.meta import MetaDm
 from integrations.twilio_media import TwilioMedia
 from integrations.twilio_sms import TwilioSms
@@ -50,7 +52,8 @@ def patient_messengers(config: ClinicConfig, twilio: TwilioSettings, smtp: SmtpS
     else:
         log.warning("TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN/TWILIO_FROM_NUMBER not all set: SMS replies cannot be sent")
     if smtp.can_send:
-        messengers[OutboxKind.REPLY_EMAIL] = SmtpEmail(smtp, subject=f"Your message to {config.clinic.name}")
+        messengers[OutboxKind.REPLY_EMAIL] = mail_replies(
+            SmtpEmail(smtp, subject=f"Your message to {config.clinic.name}"))
     else:
         log.warning("SMTP_HOST/SMTP_SENDER not set: email replies cannot be sent")
     meta = meta if meta is not None else MetaSettings()
@@ -64,6 +67,12 @@ def patient_messengers(config: ClinicConfig, twilio: TwilioSettings, smtp: SmtpS
 def meta_dm(page_token: str, graph_url: str) -> Callable[[Database, Clock], PatientMessenger]:
     """The Send API messenger, once the database it reads the patient's last DM from exists."""
     return lambda db, clock: MetaDm(page_token, graph_url, StoredDmHistory(db), clock)
+
+
+def mail_replies(smtp: SmtpEmail | None, graph: GraphMail | None = None
+                 ) -> Callable[[Database, Clock], PatientMessenger]:
+    """Email replies in the patient's own thread, once the database that remembers their latest email exists."""
+    return lambda db, clock: MailReplies(StoredMailHistory(db), smtp=smtp, graph=graph)
 
 
 def _messenger(spec: MessengerSpec, db: Database, clock: Clock) -> PatientMessenger:

@@ -10,6 +10,7 @@ from email.utils import make_msgid
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.flows.mail_thread import MailThread
 from bot.outbox.errors import permanent, transient
 
 
@@ -34,14 +35,19 @@ class SmtpEmail:
         self._settings = settings
         self._subject = subject
 
-    def send(self, to: str, text: str, *, idempotency_key: str) -> str:
+    def send(self, to: str, text: str, *, idempotency_key: str, thread: MailThread | None = None) -> str:
+        """With `thread` (the patient's latest email), the reply joins it: "Re: <their subject>", In-Reply-To and
+        References, so the patient's mail app shows one conversation."""
         s = self._settings
         message = EmailMessage()
         message["From"] = s.sender
         message["To"] = to
-        message["Subject"] = self._subject
+        message["Subject"] = (thread.reply_subject if thread else "") or self._subject
         message_id = make_msgid(idstring=idempotency_key)
         message["Message-ID"] = message_id
+        if thread is not None:
+            message["In-Reply-To"] = thread.message_id
+            message["References"] = thread.reply_references
         message.set_content(text)
         try:
             with smtplib.SMTP(s.host, s.port, timeout=s.timeout) as smtp:

@@ -28,6 +28,7 @@ class InboundMessage:
     sender_email: str = ""
     recipient: str = ""
     media: list[dict[str, Any]] = field(default_factory=list)
+    reply_ref: dict[str, str] | None = None  # how to answer in the same thread (bot/flows/mail_thread.py)
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ def _row(message: InboundMessage) -> InboundMessageRow:
         recipient=message.recipient,
         body=message.body,
         media=message.media,
+        reply_ref=message.reply_ref,
         received_at=message.received_at,
     )
 

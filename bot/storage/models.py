@@ -55,6 +55,8 @@ class InboundMessageRow(Base):
     recipient: Mapped[str] = mapped_column(String(320), default="")
     body: Mapped[str] = mapped_column(Text)
     media: Mapped[list[Any]] = mapped_column(default=list)
+    # How to answer it in its own thread (bot/flows/mail_thread.py): None for channels without threads.
+    reply_ref: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     received_at: Mapped[datetime]
     processed_at: Mapped[datetime | None] = mapped_column(default=None)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), default=None)
@@ -294,3 +296,27 @@ class ChatPlaceRow(Base):
     channel_name: Mapped[str | None] = mapped_column(String(256), default=None)
     user: Mapped[str | None] = mapped_column(String(128), default=None, index=True)
     seen_at: Mapped[datetime]
+
+
+class ChannelCursorRow(Base):
+    """Where a polled channel left off (bot/storage/cursors.py): an IMAP folder's UIDVALIDITY and last UID, a Graph
+    delta link. Written in the same transaction as the messages it read past."""
+
+    __tablename__ = "channel_cursors"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    state: Mapped[dict[str, Any]] = mapped_column()
+    updated_at: Mapped[datetime]
+
+
+class PatientLinkRow(Base):
+    """A sender address (a DM id, a new email address) a staff member linked to a directory patient."""
+
+    __tablename__ = "patient_links"
+    __table_args__ = (UniqueConstraint("address", name="uq_patient_link_address"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    address: Mapped[str] = mapped_column(String(320))
+    patient_key: Mapped[str] = mapped_column(String(64))
+    linked_by: Mapped[str] = mapped_column(String(64))
+    linked_at: Mapped[datetime]
