@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -56,10 +56,15 @@ def accept(db: Database, message: InboundMessage) -> Accepted:
         return Accepted(found, duplicate=True)
 
 
-def accept_all(db: Database, messages: Sequence[InboundMessage]) -> list[Accepted]:
+def accept_all(db: Database, messages: Sequence[InboundMessage], *,
+               also: Callable[[Session], None] | None = None) -> list[Accepted]:
     """Commit several messages in one transaction (one disk flush for all: a burst's group commit), each once per
     provider id, in order; the answers line up with `messages`. A race with another instance on one of them
-    (the unique index refuses it) falls back to storing them one by one."""
+    (the unique index refuses it) falls back to storing them one by one.
+
+    `also` writes more in the same commit (a polled mailbox moves its cursor past what it stored): both or neither
+    are kept. In the one-by-one fallback it runs after every message is stored, so a reader that dies between
+    reads them again, and each is stored once."""
     key = {id(m): (m.channel.value, m.provider_message_id) for m in messages}
     with db.read() as session:
         stored = dict(_stored(session, set(key.values())))
@@ -70,9 +75,15 @@ def accept_all(db: Database, messages: Sequence[InboundMessage]) -> list[Accepte
                 if key[id(message)] not in stored and key[id(message)] not in fresh:
                     fresh[key[id(message)]] = row = _row(message)
                     session.add(row)
+            if also is not None:
+                also(session)
             session.flush()
     except IntegrityError:
-        return [accept(db, message) for message in messages]
+        one_by_one = [accept(db, message) for message in messages]
+        if also is not None:
+            with db.transaction() as session:
+                also(session)
+        return one_by_one
     answers, answered = [], set()
     for message in messages:
         k = key[id(message)]
