@@ -73,3 +73,42 @@ class MetaSettings(BaseSettings):
 
 def _given(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value is not None and value.get_secret_value() else None
+
+
+GRAPH_API_URL = "https://graph.microsoft.com/v1.0"
+
+
+class GraphMailSettings(BaseSettings):
+    """Patients' email from the clinic's Microsoft 365 shared mailbox, through Microsoft Graph (an app registration
+    of its own, not the Teams bot's): read by delta query, answered with Graph's reply (handlers/mail/graph_*.py).
+
+    `token_url` is Microsoft's by default ("{tenant}" in it); a stand-in's in tests. `client_state` is the secret
+    every change notification carries back; unset, one is derived from the client secret and the mailbox (the same
+    on every instance). An empty variable counts as unset.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GRAPH_", extra="ignore")
+
+    tenant_id: str = ""
+    client_id: str = ""
+    client_secret: SecretStr | None = None
+    mailbox: str = ""  # the shared mailbox's address (or its user id)
+    api_url: str = GRAPH_API_URL
+    token_url: str = ""
+    mail_poll_seconds: int = 60
+    client_state: SecretStr | None = None
+
+    @property
+    def configured(self) -> bool:
+        """GRAPH_MAILBOX set: the bot reads it (and then the credentials are required)."""
+        return bool(self.mailbox.strip())
+
+    def missing(self) -> list[str]:
+        """The variables the mailbox still needs."""
+        needed = {"GRAPH_TENANT_ID": self.tenant_id, "GRAPH_CLIENT_ID": self.client_id,
+                  "GRAPH_CLIENT_SECRET": _given(self.client_secret) or ""}
+        return [name for name, value in needed.items() if not value.strip()]
+
+    @property
+    def secret(self) -> str:
+        return _given(self.client_secret) or ""

@@ -253,6 +253,34 @@ def cmd_digest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mail_poll(args: argparse.Namespace) -> int:
+    from bot.clock import SystemClock
+    from bot.settings import TriageSettings
+    from bot.storage.db import Database
+    from handlers.mail.imap import ImapSettings, MailboxError
+    from handlers.mail.polling import mailbox
+    from integrations.email_smtp import SmtpSettings
+
+    imap = ImapSettings()
+    if not imap.configured:
+        print("triage-bot mail poll: no IMAP mailbox configured — set IMAP_HOST, IMAP_USERNAME and IMAP_PASSWORD",
+              file=sys.stderr)
+        return 2
+    settings = TriageSettings()
+    db = Database(settings.database_url, migrate=settings.auto_migrate, require_current=True)
+    try:
+        result = mailbox(imap, SmtpSettings()).poll(db, SystemClock())
+    except MailboxError as exc:
+        print(f"triage-bot mail poll: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+    print(f"{imap.username} {imap.folder}: {result.line}")
+    if result.stored:
+        print("a running `triage-bot serve` triages them within a second", file=sys.stderr)
+    return 0
+
+
 def cmd_teams_package(args: argparse.Namespace) -> int:
     import os
 
@@ -294,6 +322,9 @@ ENV_TWILIO = """\
 ENV_SMTP = """\
   SMTP_HOST, SMTP_PORT, SMTP_USERNAME, SMTP_PASSWORD, SMTP_SENDER, SMTP_STARTTLS
                         the mail server for email replies (port 587 and STARTTLS by default)"""
+ENV_IMAP = """\
+  IMAP_HOST, IMAP_PORT, IMAP_USERNAME, IMAP_PASSWORD, IMAP_FOLDER, IMAP_SSL, IMAP_POLL_SECONDS
+                        the mailbox patients email (port 993 with TLS, INBOX, every 60 s by default)"""
 ENV_SERVE = """\
   TRIAGE_HOST           address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
   TRIAGE_PORT           port to listen on (default 8080)
@@ -354,7 +385,7 @@ def parser() -> argparse.ArgumentParser:
                 "the scheduled jobs (outbox, SLA sweep, on-call hand-off, digest) for one clinic. Migrations "
                 "run on start, behind a lock (TRIAGE_AUTO_MIGRATE=false: only checked; run `triage-bot migrate`). "
                 "Refuses to start without a clinic config, so a real clinic never runs on the demo's by mistake.",
-                _epilog(ENV_CONFIG, ENV_DATABASE, ENV_SERVE, ENV_SLACK, ENV_TWILIO, ENV_SMTP,
+                _epilog(ENV_CONFIG, ENV_DATABASE, ENV_SERVE, ENV_SLACK, ENV_TWILIO, ENV_SMTP, ENV_IMAP,
                         example="TRIAGE_CONFIG=clinic.yml TRIAGE_HOST=0.0.0.0 triage-bot serve"),
                 parents=[serve_config])
     p.add_argument("--demo", action="store_true", help="serve the bundled demo clinic's config (for trying it out)")
@@ -373,7 +404,7 @@ def parser() -> argparse.ArgumentParser:
                 "connection: Slack (bot token, scopes, membership of each role channel), Twilio (credentials, "
                 "the sending number), SMTP (connect, STARTTLS, login). Each line says what is wrong and how to "
                 "fix it; the exit code is 1 when anything failed. Nothing is sent to anyone.",
-                _epilog(ENV_CONFIG, ENV_DATABASE, ENV_SLACK, ENV_TWILIO, ENV_SMTP,
+                _epilog(ENV_CONFIG, ENV_DATABASE, ENV_SLACK, ENV_TWILIO, ENV_SMTP, ENV_IMAP,
                         example="triage-bot doctor --config clinic.yml"),
                 parents=[doctor_config])
     p.set_defaults(func=cmd_doctor)
@@ -456,6 +487,17 @@ def parser() -> argparse.ArgumentParser:
                                epilog=_epilog(ENV_DATABASE))
     p.add_argument("--output", type=Path, metavar="FILE", help="file to write (default: stdout)")
     p.set_defaults(func=cmd_corrections_export)
+
+    mail = command("mail", "patients' email from an IMAP mailbox",
+                   "Read patients' email from the clinic's IMAP mailbox (`serve` polls it on its own).",
+                   "").add_subparsers(dest="mail_command", required=True, metavar="ACTION")
+    p = mail.add_parser("poll", help="read the mailbox once and store the new emails", formatter_class=formatter,
+                        description="Read the IMAP folder once, read-only (nothing is marked seen), and store every "
+                                    "email not stored yet; prints how many were stored, already stored and skipped "
+                                    "(automatic replies, the clinic's own address), never who or what. A running "
+                                    "`serve` triages them.",
+                        epilog=_epilog(ENV_DATABASE, ENV_IMAP, ENV_SMTP, example="triage-bot mail poll"))
+    p.set_defaults(func=cmd_mail_poll)
 
     teams = command("teams", "Microsoft Teams set-up", "Set the bot up in Microsoft Teams.", "").add_subparsers(
         dest="teams_command", required=True, metavar="ACTION")

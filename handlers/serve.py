@@ -26,8 +26,11 @@ from handlers.http_app import create_app
 from handlers.intake_writer import IntakeWriter
 from handlers.jobs import Jobs
 from handlers.logs import configure as configure_logs
+from handlers.mail.imap import ImapSettings
+from handlers.mail.polling import MailPolling, mailbox
 from handlers.runtime import SlackStartup, SlackStartupError, is_transient, runtime
 from handlers.triage_worker import TriageWorkers
+from integrations.email_smtp import SmtpSettings
 from integrations.slack.settings import SlackSettings
 from integrations.teams.settings import TeamsSettings
 
@@ -68,6 +71,10 @@ def _serve(settings: TriageSettings, config: ClinicConfig) -> int:
         at = config.digest.post_at
         scheduler.add_job(lambda: jobs.digest(scheduled=True), CronTrigger(hour=at.hour, minute=at.minute,
                           timezone=config.clinic.tz), id="digest", max_instances=1, coalesce=True)
+    imap = ImapSettings()
+    if imap.configured:  # patients' email from an IMAP mailbox; several instances polling it just dedupe
+        polling = MailPolling(service, mailbox(imap, SmtpSettings()))
+        scheduler.add_job(polling.run, seconds=imap.poll_seconds, id="imap-poll", **every)
 
     outbox = OutboxLoop(service.outbox, service.clock, threads=OUTBOX_THREADS)
     service.on_work = outbox.wake

@@ -15,11 +15,20 @@ Routes:
 - GET /v1.0/groups/{id}/transitiveMembers: the group's members, `page_size` a page (or fewer when $top asks), with
   "@odata.nextLink" pointing back here ($skiptoken) while more remain. Honours $select (each object keeps its
   "@odata.type" and the selected properties, as Graph does). An unknown group is Graph's 404.
+- The shared mailbox (`add_mail`, `remove_mail`; users/{mailbox} for a mailbox added, Graph's 404 otherwise):
+  GET /v1.0/users/{mailbox}/mailFolders/inbox/messages/delta() (the parentheses included, as the SDK asks): a full
+  round without $deltatoken, else what changed since it (new messages, and {"id", "@removed"} for removed ones),
+  `mail_page_size` a page, "@odata.nextLink" ($skiptoken) while more remain, then "@odata.deltaLink"
+  ($deltatoken). Links keep the first request's $select, which is honoured. GET .../mailFolders/inbox
+  (totalItemCount); GET .../messages/{id}/attachments ($select, no bytes); POST .../messages/{id}/reply
+  (recorded in `replies`, Graph's 202); POST .../sendMail (`sent_mail`, 202); POST /subscriptions and PATCH
+  /subscriptions/{id} (`subscriptions`, by id; Graph's answer echoes the subscription with its id).
 Every Graph call must carry ``Authorization: Bearer <a token this stand-in issued>`` (Graph's 401 otherwise).
 
 Every request is recorded in order (`calls`), failed ones included. Faults: `fail_next(...)` queues statuses for
-the next Graph calls, `fail_token(...)` for the next token requests, `delay_next(seconds)` holds the next Graph
-answer back (for timeouts; released at close). Nothing here talks to anything but 127.0.0.1.
+the next Graph calls, `fail_matching(text, ...)` for the next Graph calls whose path and query contain `text`
+(a mailbox's second page: "$skiptoken"), `fail_token(...)` for the next token requests, `delay_next(seconds)`
+holds the next Graph answer back (for timeouts; released at close). Nothing here talks to anything but 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -100,6 +109,13 @@ class GraphStandIn:
         self._groups: dict[str, list[dict[str, Any]]] = {}
         self._issued: set[str] = set()
         self._failures: deque[tuple[int, str | None]] = deque()
+        self._matching_failures: deque[tuple[str, int]] = deque()
+        self.mail_page_size = 2
+        self._mail: dict[str, _Mailbox] = {}
+        self.replies: list[dict[str, Any]] = []  # {"mailbox", "message_id", "body"} of each reply, in order
+        self.sent_mail: list[dict[str, Any]] = []  # {"mailbox", "body"} of each sendMail
+        self.subscriptions: dict[str, dict[str, Any]] = {}
+        self._subscription_ids = itertools.count(1)
         self._token_failures: deque[int] = deque()
         self._delays: deque[float] = deque()
         self._released = threading.Event()
@@ -122,7 +138,7 @@ class GraphStandIn:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            do_POST = do_GET = _serve
+            do_POST = do_GET = do_PATCH = _serve
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -189,6 +205,28 @@ class GraphStandIn:
         with self._lock:
             self._failures.extend((status, retry_after) for status in statuses)
 
+    def fail_matching(self, text: str, *statuses: int) -> None:
+        """The next Graph calls whose path and query contain `text` answer these statuses (in order)."""
+        with self._lock:
+            self._matching_failures.extend((text, status) for status in statuses)
+
+    def add_mail(self, mailbox: str, message: dict[str, Any], attachments: list[dict[str, Any]] | None = None
+                 ) -> None:
+        """A message arrives in the mailbox's inbox (`mail_message` builds one), with its attachments' metadata."""
+        with self._lock:
+            box = self._mail.setdefault(mailbox.lower(), _Mailbox())
+            box.events.append(("add", copy.deepcopy(message)))
+            box.attachments[message["id"]] = copy.deepcopy(attachments or [])
+
+    def remove_mail(self, mailbox: str, message_id: str) -> None:
+        with self._lock:
+            self._mail.setdefault(mailbox.lower(), _Mailbox()).events.append(("remove", {"id": message_id}))
+
+    def open_mailbox(self, mailbox: str) -> None:
+        """An empty mailbox exists (its inbox can be read)."""
+        with self._lock:
+            self._mail.setdefault(mailbox.lower(), _Mailbox())
+
     def fail_token(self, *statuses: int) -> None:
         """The next token requests answer these statuses (a 400/401 with {"error": "invalid_client"})."""
         with self._lock:
@@ -226,6 +264,11 @@ class GraphStandIn:
         if delay:
             self._released.wait(delay)
         with self._lock:
+            for index, (text, status) in enumerate(self._matching_failures):
+                if text in raw_path or text in path:
+                    del self._matching_failures[index]
+                    call.failed = True
+                    return _error(status, "stand-in fault")
             if self._failures:
                 call.failed = True
                 status, retry_after = self._failures.popleft()
@@ -233,6 +276,8 @@ class GraphStandIn:
                 if retry_after is not None:
                     reply.headers["Retry-After"] = retry_after
                 return reply
+            if path.startswith(GRAPH_PATH + "/users/") or path.startswith(GRAPH_PATH + "/subscriptions"):
+                return self._mail_route(method, path, query, call, body)
             return self._route(method, path, query, call)
 
     def _token(self, call: Call, path: str, form: dict[str, str]) -> _Reply:
@@ -287,12 +332,123 @@ class GraphStandIn:
         return _Reply(200, answer)
 
 
+    # ------------------------------------------------------------------ the shared mailbox
+
+    def _mail_route(self, method: str, path: str, query: dict[str, str], call: Call, body: bytes) -> _Reply:
+        segments = path.removeprefix(GRAPH_PATH + "/").split("/")
+        if segments[0] == "subscriptions":
+            return self._subscription(method, segments[1:], call, body)
+        box = self._mail.get(segments[1].lower()) if len(segments) > 1 else None
+        if box is None:
+            call.failed = True
+            return _error(404, "The specified object was not found in the store.", code="ErrorItemNotFound")
+        mailbox, rest = segments[1], segments[2:]
+        if method == "GET" and rest == ["mailFolders", "inbox", "messages", "delta()"]:
+            return self._delta(mailbox, box, query, call)
+        if method == "GET" and rest == ["mailFolders", "inbox"]:
+            return _Reply(200, {"id": "AAMkInbox", "totalItemCount": len(box.current())})
+        if len(rest) == 3 and rest[0] == "messages" and rest[1] in box.known():
+            if method == "GET" and rest[2] == "attachments":
+                selected = [s for s in query.get("$select", "").split(",") if s]
+                return _Reply(200, {"value": [_select(a, selected) for a in box.attachments.get(rest[1], [])]})
+            if method == "POST" and rest[2] == "reply":
+                self.replies.append({"mailbox": mailbox, "message_id": rest[1], "body": json.loads(body or b"{}")})
+                return _Reply(202)
+        if len(rest) == 3 and rest[0] == "messages":
+            call.failed = True
+            return _error(404, "The specified object was not found in the store.", code="ErrorItemNotFound")
+        if method == "POST" and rest == ["sendMail"]:
+            self.sent_mail.append({"mailbox": mailbox, "body": json.loads(body or b"{}")})
+            return _Reply(202)
+        call.failed = True
+        return _error(400, "not a route of this stand-in")
+
+    def _delta(self, mailbox: str, box: _Mailbox, query: dict[str, str], call: Call) -> _Reply:
+        """A round covers the events from its start (0: a full round) to the count when it began."""
+        try:
+            if "$skiptoken" in query:
+                start, end, offset = (int(part) for part in query["$skiptoken"].split("-"))
+            else:
+                start, end, offset = int(query.get("$deltatoken", "0")), len(box.events), 0
+        except ValueError:
+            call.failed = True
+            return _error(400, "Invalid $skiptoken or $deltatoken")
+        if not 0 <= start <= end <= len(box.events):
+            call.failed = True
+            return _error(410, "The sync state is invalid", code="SyncStateNotFound")
+        items = box.changes(start, end)
+        selected = [s for s in query.get("$select", "").split(",") if s]
+        page = [item if "@removed" in item else _select(item, [*selected, "id"] if selected else [])
+                for item in items[offset:offset + self.mail_page_size]]
+        base = f"{self.graph_url}/users/{quote(mailbox, safe='@')}/mailFolders/inbox/messages/delta()"
+        keep = f"&$select={quote(query['$select'], safe=',')}" if selected else ""
+        answer: dict[str, Any] = {"@odata.context": f"{self.graph_url}/$metadata#Collection(message)",
+                                  "value": page}
+        if offset + self.mail_page_size < len(items):
+            answer["@odata.nextLink"] = f"{base}?$skiptoken={start}-{end}-{offset + self.mail_page_size}{keep}"
+        else:
+            answer["@odata.deltaLink"] = f"{base}?$deltatoken={end}{keep}"
+        return _Reply(200, answer)
+
+    def _subscription(self, method: str, rest: list[str], call: Call, body: bytes) -> _Reply:
+        given = json.loads(body or b"{}")
+        if method == "POST" and not rest:
+            subscription = {**given, "id": f"sub-{next(self._subscription_ids)}"}
+            self.subscriptions[subscription["id"]] = subscription
+            return _Reply(201, subscription)
+        if method == "PATCH" and len(rest) == 1 and rest[0] in self.subscriptions:
+            self.subscriptions[rest[0]].update(given)
+            return _Reply(200, self.subscriptions[rest[0]])
+        call.failed = True
+        return _error(404, f"The object was not found: subscription {rest[0] if rest else ''}",
+                      code="ResourceNotFound")
+
+
+@dataclass
+class _Mailbox:
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    attachments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def changes(self, start: int, end: int) -> list[dict[str, Any]]:
+        """A full round (start 0): the messages there at `end`; else those added and removed in between."""
+        if start == 0:
+            return self.current(end)
+        items: list[dict[str, Any]] = []
+        for kind, item in self.events[start:end]:
+            items.append(copy.deepcopy(item) if kind == "add" else {"id": item["id"], "@removed": {
+                "reason": "deleted"}})
+        return items
+
+    def current(self, end: int | None = None) -> list[dict[str, Any]]:
+        present: dict[str, dict[str, Any]] = {}
+        for kind, item in self.events[:end]:
+            if kind == "add":
+                present[item["id"]] = copy.deepcopy(item)
+            else:
+                present.pop(item["id"], None)
+        return list(present.values())
+
+    def known(self) -> set[str]:
+        return {item["id"] for kind, item in self.events if kind == "add"}
+
+
+def mail_message(message_id: str, *, internet_id: str, sender: str, subject: str = "Question",
+                 html: str | None = None, text: str | None = None, received: str = "2026-11-24T15:00:00Z",
+                 name: str = "", has_attachments: bool = False) -> dict[str, Any]:
+    """A message as Graph lists it (all the properties the bot selects, and one it does not)."""
+    body = {"contentType": "html", "content": html} if html is not None else {"contentType": "text",
+                                                                               "content": text or ""}
+    return {"id": message_id, "internetMessageId": internet_id, "subject": subject, "body": body,
+            "from": {"emailAddress": {"name": name, "address": sender}}, "receivedDateTime": received,
+            "hasAttachments": has_attachments, "isRead": False}
+
+
 def _select(member: dict[str, Any], selected: list[str]) -> dict[str, Any]:
     if not selected:
         return copy.deepcopy(member)
     return {k: v for k, v in member.items() if k == "@odata.type" or k in selected}
 
 
-def _error(status: int, message: str) -> _Reply:
-    return _Reply(status, {"error": {"code": _CODES.get(status, "Error"), "message": message,
+def _error(status: int, message: str, code: str | None = None) -> _Reply:
+    return _Reply(status, {"error": {"code": code or _CODES.get(status, "Error"), "message": message,
                                      "innerError": {"request-id": "00000000-0000-4000-8000-000000000000"}}})

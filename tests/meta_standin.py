@@ -52,6 +52,11 @@ class SendApi:
         self.url = f"{self.server.url}/v21.0"
 
     def _answer(self, recorded: Recorded) -> Answer:
+        if recorded.method == "GET" and recorded.path.split("?")[0].endswith("/me"):  # whose page token it is
+            if recorded.headers.get("authorization") != f"Bearer {PAGE_TOKEN}":
+                return Answer(400, {"error": {"message": "Invalid OAuth access token.", "type": "OAuthException",
+                                              "code": 190}})
+            return Answer(200, {"id": PAGE_ID, "name": "Glow Med Spa"})
         if recorded.method != "POST" or not recorded.path.endswith("/me/messages"):
             return Answer(404, {"error": {"message": "Unknown path", "type": "GraphMethodException", "code": 803}})
         recipient = recorded.json.get("recipient", {}).get("id", "")

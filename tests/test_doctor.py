@@ -17,12 +17,12 @@ from handlers.doctor.slack import REQUIRED_SCOPES
 from tests.conftest import HERE
 from tests.dburl import backend, db_url
 from tests.slack_standin import SlackStandIn
+from tests.smtp_standin import SmtpStandIn
 from tests.standins import Answer, Recorded, StandIn
-from tests.test_email_replies import SmtpStandIn
 
 ROOT = HERE.parent
 SID, TOKEN, NUMBER = "ACdoctor", "doctor-twilio-token", "+12125550000"
-ENV_PREFIXES = ("TRIAGE_", "SLACK_", "TWILIO_", "SMTP_")
+ENV_PREFIXES = ("TRIAGE_", "SLACK_", "TWILIO_", "SMTP_", "IMAP_")
 
 
 def head() -> str:

@@ -6,19 +6,23 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from bot.config.loader import load_config
 from bot.domain import Role
 from bot.flows.actions import Actor, TicketActions
 from bot.flows.dm_window import DmContext
 from bot.outbox.errors import DeliveryError
-from bot.settings import TwilioSettings
+from bot.settings import MetaSettings, TwilioSettings
 from bot.storage.models import TicketEventRow
+from handlers.doctor.meta import check_meta
+from handlers.doctor.report import Status
 from handlers.logs import redact_text
 from handlers.meta import sign
 from handlers.wiring import patient_messengers
@@ -32,7 +36,9 @@ from tests.meta_standin import (
     PAGE_TOKEN,
     VERIFY_TOKEN,
     MetaClinic,
+    SendApi,
     delivery,
+    meta_settings,
     running_meta_clinic,
     text_event,
 )
@@ -415,6 +421,31 @@ def test_a_worse_follow_up_by_dm_raises_the_open_ticket(meta: MetaClinic) -> Non
     assert ticket.category == "adverse_event" and clinic.events(ticket.id).count("follow_up") == 1
 
 
+def test_stop_by_dm_opts_the_sender_out_of_dms_and_a_staff_reply_is_refused_with_the_reason(
+        meta: MetaClinic) -> None:
+    clinic = meta.clinic
+    meta.dm(BILLING, psid=BEN)
+    clinic.deliver()
+    [ticket] = clinic.tickets()
+    clinic.clock.advance(timedelta(minutes=3))  # past the channel's posting pace
+    meta.dm("Stop", psid=BEN)
+    clinic.deliver()
+    assert [m.ticket_id for m in clinic.inbound()] == [ticket.id, None]  # the keyword is no ticket, nor a follow-up
+    assert "opted_out" in clinic.events(ticket.id)
+    lines = [text for _, text in clinic.poster.posts if "opted out" in text]
+    assert lines == ["  ↳ in the thread of #1: 🚫 The patient opted out of Instagram/Facebook messages (STOP): "
+                     "the bot will not send them Instagram/Facebook messages"]
+    outcome = TicketActions(clinic.service.db, clinic.service.config, clinic.clock).reply(
+        ticket.id, JESS, "We refunded it.", submission_id="s-stop")
+    assert not outcome.ok and "opted out of Instagram/Facebook messages (STOP)" in outcome.notice
+    assert meta.send_api.sent_to(BEN) == []
+    meta.dm("start", psid=BEN)
+    clinic.deliver()
+    staff_reply(meta, ticket.id, "We refunded it.", submission="s-start")
+    clinic.deliver()
+    assert [s["message"]["text"] for s in meta.send_api.sent_to(BEN)] == ["We refunded it."]
+
+
 def test_secrets_and_message_bodies_stay_out_of_the_log(meta: MetaClinic, caplog: pytest.LogCaptureFixture) -> None:
     clinic = meta.clinic
     secret_words = "my-unique-secret-phrase about the rash"
@@ -452,3 +483,31 @@ def test_the_page_token_from_the_environment_wires_dm_replies(monkeypatch: pytes
     assert "reply.dm" in wired
     monkeypatch.setenv("META_PAGE_TOKEN", "")
     assert "reply.dm" not in patient_messengers(config, TwilioSettings(), SmtpSettings())
+
+
+# --- triage-bot doctor --------------------------------------------------------------------------------------------
+
+def test_doctor_says_the_page_token_works_for_the_page() -> None:
+    with closing(SendApi()) as api:
+        check = check_meta(meta_settings(api.url))
+    assert check.status is Status.OK and "Glow Med Spa" in check.line and "/inbound/meta" in check.line
+
+
+def test_doctor_names_a_refused_page_token_and_the_fix() -> None:
+    with closing(SendApi()) as api:
+        settings = meta_settings(api.url).model_copy(update={"page_token": SecretStr("expired-token")})
+        check = check_meta(settings)
+    assert check.status is Status.FAIL and "META_PAGE_TOKEN" in check.line and "expired" in check.line
+    assert "expired-token" not in check.line
+
+
+def test_doctor_names_the_missing_meta_variables_and_skips_when_none_is_set() -> None:
+    partial = MetaSettings(app_secret=SecretStr(APP_SECRET), page_token=SecretStr(PAGE_TOKEN))
+    check = check_meta(partial)
+    assert check.status is Status.FAIL and "META_VERIFY_TOKEN not set" in check.line
+    assert check_meta(MetaSettings(app_secret=None, verify_token=None, page_token=None)).status is Status.SKIP
+
+
+def test_doctor_says_when_meta_cannot_be_reached() -> None:
+    check = check_meta(meta_settings("http://127.0.0.1:9/v21.0"), timeout=2)
+    assert check.status is Status.FAIL and "cannot reach Meta" in check.line and "META_GRAPH_URL" in check.line

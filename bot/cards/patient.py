@@ -14,7 +14,7 @@ import phonenumbers
 
 from bot.cards.model import CardField, CardSection, SectionKind
 from bot.config.models import ClinicConfig
-from bot.domain import Category
+from bot.domain import Category, Channel
 from bot.storage.models import TicketRow
 
 
@@ -64,13 +64,16 @@ def photo_count(ticket: TicketRow) -> int:
     return sum(1 for m in ticket.messages for item in m.media or [] if item.get("source") != "meta")
 
 
+PHONE_CHANNELS = frozenset({Channel.SMS.value, Channel.WEB.value})  # where a sender that is no email is a phone
+
+
 def callback_number(ticket: TicketRow) -> str:
     """The number to call the patient back on: what they last gave us, else the SMS sender, else the directory's."""
     for message in reversed(ticket.messages):
         if message.sender_phone:
             return message.sender_phone
-    if ticket.sender and "@" not in ticket.sender:
-        return ticket.sender
+    if ticket.sender and ticket.channel in PHONE_CHANNELS and "@" not in ticket.sender:
+        return ticket.sender  # a DM sender is a page-scoped id, never a number
     return str((ticket.patient or {}).get("phone") or "")
 
 

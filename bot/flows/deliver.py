@@ -22,7 +22,7 @@ from bot.domain import TicketStatus
 from bot.flows.chat import chat_line, post_card, refresh_cards, share_media, thread_line
 from bot.flows.paging import call_text, page_text
 from bot.optouts import is_opted_out
-from bot.optouts.notice import opt_out_notice
+from bot.optouts.notice import opt_out_notice, what_stops
 from bot.outbox.errors import permanent, waiting
 from bot.outbox.failures import failure_class
 from bot.outbox.queue import OutboxKind, OutboxStatus, enqueue
@@ -382,12 +382,13 @@ def _reply_dropped(session: Session, config: ClinicConfig, row: OutboxRow, now: 
     by = str(row.payload.get("by", BOT))
     record(session, ticket, EventKind.REPLY_DROPPED, BOT, now, outbox_id=row.id, channel=row.kind, by=by,
            reason="opted_out")
+    what = what_stops(row.kind.split(".", 1)[1])
     if ticket.status == TicketStatus.AUTO_RESOLVED.value:
         move(session, ticket, TicketStatus.OPEN, event=EventKind.ROUTED, actor=BOT, at=now,
-             data={"reopened": "the patient opted out of texts"}, resolved_at=None)
+             data={"reopened": f"the patient opted out of {what}"}, resolved_at=None)
         post_card(session, ticket, config, now)
     elif by != BOT:
-        thread_line(session, ticket, "Reply not sent: the patient opted out of texts", now)
+        thread_line(session, ticket, f"Reply not sent: the patient opted out of {what}", now)
         refresh_cards(session, ticket, now)
 
 

@@ -17,6 +17,7 @@ from bot.flows.chat import refresh_cards, thread_line
 from bot.flows.triage import Triage, process
 from bot.match.directory import lookup
 from bot.optouts import Keyword, is_opted_out, keyword_of, opt_back_in, opt_out
+from bot.optouts.notice import what_stops
 from bot.outbox.queue import OutboxKind, enqueue
 from bot.storage.db import Database
 from bot.storage.models import InboundMessageRow
@@ -47,13 +48,17 @@ def process_inbound(db: Database, triage: Triage, message_id: int) -> int | None
     return process(db, triage, message_id)
 
 
+# Every channel a patient can write STOP on and be answered on (a web form is not a conversation).
+KEYWORD_CHANNELS = frozenset({Channel.SMS.value, Channel.DM.value, Channel.EMAIL.value})
+
+
 def _may_be_keyword(message: InboundMessageRow) -> bool:
-    return message.channel == Channel.SMS.value and not message.media and keyword_of(message.body) is not None
+    return message.channel in KEYWORD_CHANNELS and not message.media and keyword_of(message.body) is not None
 
 
 def take_keyword(session: Session, triage: Triage, message: InboundMessageRow, now: datetime) -> bool:
     """True when the message is an opt-out or opt-in keyword, now recorded; False for anything else."""
-    found = keyword_of(message.body) if message.channel == Channel.SMS.value and not message.media else None
+    found = keyword_of(message.body) if _may_be_keyword(message) else None
     if found is None:
         return False
     channel, address = message.channel, message.sender
@@ -61,13 +66,17 @@ def take_keyword(session: Session, triage: Triage, message: InboundMessageRow, n
         return False  # "yes" from someone who never opted out is an answer, not a keyword
     if found.kind is Keyword.OPT_OUT:
         row, new = opt_out(session, channel, address, now, keyword=found.word, message_id=message.id)
-        kind, line = EventKind.OPTED_OUT, "🚫 The patient opted out of texts (STOP): the bot will not text them"
-        if new and triage.config.opt_outs.confirm:
+        what = what_stops(channel)
+        kind = EventKind.OPTED_OUT
+        line = f"🚫 The patient opted out of {what} ({found.word}): the bot will not send them {what}"
+        if channel == Channel.SMS.value:
+            line = "🚫 The patient opted out of texts (STOP): the bot will not text them"
+        if new and triage.config.opt_outs.confirm and channel == Channel.SMS.value:
             _confirm(session, triage.config, message, found.word, row.id, now)
     else:
         closed = opt_back_in(session, channel, address, now, keyword=found.word, message_id=message.id)
         new = closed is not None
-        kind, line = EventKind.OPTED_IN, "✅ The patient opted back in to texts (START)"
+        kind, line = EventKind.OPTED_IN, f"✅ The patient opted back in to {what_stops(channel)} (START)"
     message.processed_at = now
     log.info("opt-out keyword", extra={"message_id": message.id, "kind": found.kind.value, "changed": new})
     patient = lookup(triage.directory(session), address)

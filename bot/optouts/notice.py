@@ -9,6 +9,13 @@ from bot.optouts.store import current_opt_out
 from bot.outbox.queue import reply_kind
 from bot.storage.models import TicketRow
 
+# What an opt-out on each channel stops: "opted out of texts", "... of Instagram/Facebook messages".
+WHAT_STOPS = {"sms": "texts", "email": "email", "dm": "Instagram/Facebook messages"}
+
+
+def what_stops(channel: str) -> str:
+    return WHAT_STOPS.get(channel, "messages")
+
 
 def reply_channel(ticket: TicketRow) -> str:
     """The channel a reply to this ticket goes out on ("sms", "email")."""
@@ -21,4 +28,5 @@ def opt_out_notice(session: Session, ticket: TicketRow, config: ClinicConfig) ->
     if row is None:
         return None
     when = row.opted_out_at.astimezone(config.clinic.tz).strftime("%a %b %d %H:%M")
-    return f"The patient opted out of texts ({row.keyword or 'STOP'}) on {when}; reach them another way"
+    what = what_stops(row.channel)
+    return f"The patient opted out of {what} ({row.keyword or 'STOP'}) on {when}; reach them another way"

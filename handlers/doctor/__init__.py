@@ -11,14 +11,17 @@ from pathlib import Path
 
 from bot.config.loader import ConfigError, load_config
 from bot.config.models import ClinicConfig
-from bot.settings import TriageSettings, TwilioSettings
+from bot.settings import MetaSettings, TriageSettings, TwilioSettings
 from handlers.doctor.database import check_database
 from handlers.doctor.graph import check_graph
+from handlers.doctor.imap import check_imap
+from handlers.doctor.meta import check_meta
 from handlers.doctor.report import Check, Status, fail, ok
 from handlers.doctor.slack import check_slack
 from handlers.doctor.smtp import check_smtp
 from handlers.doctor.teams import check_teams
 from handlers.doctor.twilio import check_twilio
+from handlers.mail.imap import ImapSettings
 from integrations.email_smtp import SmtpSettings
 from integrations.slack.settings import SlackSettings
 from integrations.teams.settings import TeamsSettings
@@ -61,6 +64,8 @@ def run_doctor(
     slack: SlackSettings | None = None,
     smtp: SmtpSettings | None = None,
     teams: TeamsSettings | None = None,
+    meta: MetaSettings | None = None,
+    imap: ImapSettings | None = None,
     out: Callable[[str], None] = print,
 ) -> int:
     """Print one line per check as it finishes (a slow vendor shows where it is); 1 if any failed.
@@ -85,6 +90,8 @@ def run_doctor(
         report(check_graph(teams, config))
     report(check_twilio(twilio or TwilioSettings(), config))
     report(check_smtp(smtp or SmtpSettings()))
+    report(check_imap(imap or ImapSettings()))
+    report(check_meta(meta or MetaSettings()))
     failed = sum(check.status is Status.FAIL for check in checks)
     out(f"{failed} problem(s) found" if failed else "all checks passed")
     return 1 if failed else 0

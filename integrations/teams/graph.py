@@ -81,11 +81,17 @@ class GroupLookupError(Exception):
         self.status = status
 
 
-class _Failure(Exception):
+class GraphFailure(Exception):
+    """A Graph call that failed: `status` is what failed ("403", "timeout", "token 401", ...), `reason` what to do
+    (named for the Teams app's variables; other callers map `status` to their own)."""
+
     def __init__(self, status: str, reason: str) -> None:
         super().__init__(status)
         self.status = status
         self.reason = reason
+
+
+_Failure = GraphFailure
 
 
 @dataclass
@@ -132,23 +138,9 @@ class EntraGroups:
         self._fetching: dict[str, threading.Lock] = {}  # one Graph lookup per group at a time
         self._lock = threading.Lock()
         self._closed = False
-        self._credential: ClientSecretCredential | None = None
-        self._http: httpx.AsyncClient | None = None
-        scope = _graph_scope(graph_url)
-        if token_url is None:  # production: azure-identity
-            self._credential = ClientSecretCredential(tenant_id, client_id, client_secret)
-            self._client = GraphServiceClient(credentials=self._credential, scopes=[scope])
-            self._client.request_adapter.base_url = graph_url
-        else:  # a token endpoint of one's own (tests: a loopback stand-in)
-            tokens = _ClientCredentialsProvider(token_url.replace("{tenant}", tenant_id), client_id, client_secret,
-                                                scope=scope, allowed_host=graph.hostname or "", timeout=timeout,
-                                                clock=clock)
-            self._http = GraphClientFactory.create_with_default_middleware(
-                client=httpx.AsyncClient(timeout=timeout, follow_redirects=False))
-            adapter = GraphRequestAdapter(BaseBearerTokenAuthenticationProvider(tokens), client=self._http)
-            adapter.base_url = graph_url
-            self._client = GraphServiceClient(request_adapter=adapter)
-        self._client.path_parameters["base_url"] = graph_url
+        self._connection = connect_graph(tenant_id=tenant_id, client_id=client_id, client_secret=client_secret,
+                                         graph_url=graph_url, token_url=token_url, timeout=timeout, clock=clock)
+        self._client = self._connection.client
         self._loop = PrivateLoop("entra-groups", warm_up=_warm_up)
 
     def __repr__(self) -> str:
@@ -241,19 +233,51 @@ class EntraGroups:
                 return
             self._closed = True
 
-        async def shut() -> None:
-            if self._http is not None:
-                await self._http.aclose()
-            if self._credential is not None:
-                await self._credential.close()
-
-        self._loop.stop(shut, "Entra groups")
+        self._loop.stop(self._connection.aclose, "Entra groups")
 
     def __enter__(self) -> EntraGroups:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@dataclass
+class GraphConnection:
+    """A GraphServiceClient and what it holds open (azure-identity's credential, or the HTTP client of a token
+    endpoint of one's own); `aclose` on the loop the client ran on."""
+
+    client: GraphServiceClient
+    credential: ClientSecretCredential | None = None
+    http: httpx.AsyncClient | None = None
+
+    async def aclose(self) -> None:
+        if self.http is not None:
+            await self.http.aclose()
+        if self.credential is not None:
+            await self.credential.close()
+
+
+def connect_graph(*, tenant_id: str, client_id: str, client_secret: str, graph_url: str, token_url: str | None,
+                  timeout: float, clock: Callable[[], float]) -> GraphConnection:
+    """msgraph-sdk's client for the app's client credentials with `graph_url` as the request adapter's base URL
+    (the module docstring says how the token is got). `graph_url` and `token_url` are checked by the caller."""
+    scope = _graph_scope(graph_url)
+    if token_url is None:  # production: azure-identity
+        credential = ClientSecretCredential(tenant_id, client_id, client_secret)
+        connection = GraphConnection(GraphServiceClient(credentials=credential, scopes=[scope]), credential=credential)
+        connection.client.request_adapter.base_url = graph_url
+    else:  # a token endpoint of one's own (tests: a loopback stand-in)
+        tokens = _ClientCredentialsProvider(token_url.replace("{tenant}", tenant_id), client_id, client_secret,
+                                            scope=scope, allowed_host=urlsplit(graph_url).hostname or "",
+                                            timeout=timeout, clock=clock)
+        http = GraphClientFactory.create_with_default_middleware(
+            client=httpx.AsyncClient(timeout=timeout, follow_redirects=False))
+        adapter = GraphRequestAdapter(BaseBearerTokenAuthenticationProvider(tokens), client=http)
+        adapter.base_url = graph_url
+        connection = GraphConnection(GraphServiceClient(request_adapter=adapter), http=http)
+    connection.client.path_parameters["base_url"] = graph_url
+    return connection
 
 
 def _user_ids(page: DirectoryObjectCollectionResponse) -> set[str]:
