@@ -7,7 +7,7 @@ installed; each test reads a folder of its own.
 
 from __future__ import annotations
 
-import json
+import base64
 import logging
 import os
 import uuid
@@ -225,12 +225,11 @@ def test_an_attachment_is_kept_as_a_reference_never_its_bytes(box: Mailbox) -> N
     [row] = box.stored()
     assert row.media == [{"filename": "bruise.png", "content_type": "image/png", "size": len(photo),
                           "ref": f"imap:{box.folder}:{result.uidvalidity}:{uid}:2"}]
-    assert row.body == "Photo of the bruise attached"
+    assert row.body == "Photo of the bruise attached" and "bruise" not in str(row.reply_ref)
     client = box.client()  # the reference names the part the mailbox serves again
     try:
         client.select_folder(box.folder, readonly=True)
-        assert client.fetch([uid], ["BODY.PEEK[2]"])[uid][b"BODY[2]"].replace(b"\r\n", b"") in json.dumps(
-            photo.hex()).encode() or True
+        assert base64.b64decode(client.fetch([uid], ["BODY.PEEK[2]"])[uid][b"BODY[2]"]) == photo
     finally:
         client.logout()
 
@@ -359,7 +358,7 @@ def test_doctor_logs_in_and_counts_the_folder(box: Mailbox) -> None:
                           f"{box.folder} has 2 message(s), polled every 60 s")
     wrong = check_imap(box.settings.model_copy(update={"password": SecretStr("nope")}))
     assert wrong.line.startswith(f"✗ IMAP: 127.0.0.1:{box.server.port} refused the login")
-    assert check_imap(ImapSettings(_env_file=None, host="", username="")).line.startswith(  # type: ignore[call-arg]
+    assert check_imap(ImapSettings(host="", username="")).line.startswith(
         "– IMAP: not configured")
 
 
