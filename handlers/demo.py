@@ -22,16 +22,18 @@ from twilio.request_validator import RequestValidator
 from bot.cards.build import build_card
 from bot.clock import ManualClock
 from bot.config.loader import load_config
+from bot.domain import Channel
 from bot.flows.actions import TicketActions
 from bot.match.importer import import_patients
-from bot.outbox.queue import OutboxKind
-from bot.settings import TriageSettings, TwilioSettings
+from bot.outbox.queue import OutboxKind, reply_kind
+from bot.settings import MetaSettings, TriageSettings, TwilioSettings
 from bot.storage.models import InboundMessageRow, OutboxRow, TicketRow
 from bot.tickets.roles import actor_of
 from handlers.cli import DEMO_CONFIG, DEMO_DIR
 from handlers.http_app import create_app
 from handlers.jobs import Jobs
 from handlers.local_server import LocalServer
+from handlers.meta import sign as meta_sign
 from handlers.web_form import sign
 from handlers.wiring import build_service
 from integrations.console import ConsolePoster, DemoMedia, RecordingCaller, RecordingMessenger
@@ -53,15 +55,18 @@ def run_demo(database: Path | None = None, messenger: str = "slack") -> int:
     config = load_config(DEMO_CONFIG)
     tz = config.clinic.tz
     clock = ManualClock(datetime.combine(DEMO_DAY, time(8, 55), tzinfo=tz))
-    web_secret, twilio_token = secrets.token_hex(16), secrets.token_hex(16)
+    web_secret, twilio_token, meta_secret = secrets.token_hex(16), secrets.token_hex(16), secrets.token_hex(16)
     settings = TriageSettings(database_url=f"sqlite:///{db_path}", web_form_secret=SecretStr(web_secret))
     twilio = TwilioSettings(account_sid="ACdemo", auth_token=SecretStr(twilio_token), from_number="+14155550100")
     poster = ConsolePoster()
-    sms, email, calls = RecordingMessenger(), RecordingMessenger(), RecordingCaller()
+    sms, email, dm, calls = RecordingMessenger(), RecordingMessenger(), RecordingMessenger(), RecordingCaller()
+    meta = MetaSettings(app_secret=SecretStr(meta_secret), verify_token=SecretStr(secrets.token_hex(8)),
+                        page_token=None)
     print(f"Demo clinic: {config.clinic.name} ({config.clinic.timezone}); training the classifier…", flush=True)
     service = build_service(settings, twilio, config, clock=clock, poster=poster,
-                            messengers={OutboxKind.REPLY_SMS: sms, OutboxKind.REPLY_EMAIL: email}, caller=calls,
-                            media=DemoMedia())
+                            messengers={OutboxKind.REPLY_SMS: sms, OutboxKind.REPLY_EMAIL: email,
+                                        reply_kind(Channel.DM.value, ""): dm},
+                            caller=calls, media=DemoMedia(), meta=meta)
     with service.db.transaction() as session:
         import_patients(session, DEMO_DIR / "patients.csv", tz)
     messages = _jsonl(DEMO_DIR / "messages.jsonl")
@@ -81,7 +86,7 @@ def run_demo(database: Path | None = None, messenger: str = "slack") -> int:
                 _deliver(service, clock)
                 continue
             before = _stored(service)
-            response = _send(client, server.url, item, twilio_token, web_secret)
+            response = _send(client, server.url, item, twilio_token, web_secret, meta_secret)
             service.run_triage()  # as `serve`'s triage worker does right after the webhook answers
             _deliver(service, clock)
             stored = "stored" if _stored(service) > before else "already stored: provider retry, nothing new"
@@ -90,7 +95,7 @@ def run_demo(database: Path | None = None, messenger: str = "slack") -> int:
     _run_clock(service, jobs, clock, datetime.combine(DEMO_DAY, time(21, 0), tzinfo=tz))
     jobs.digest()  # the day's digest, posted at the end of the demo day
     _deliver(service, clock)
-    _report(service, poster, sms, email, config.clinic.name, db_path, calls, messenger)
+    _report(service, poster, [sms, email, dm], config.clinic.name, db_path, calls, messenger)
     return 0
 
 
@@ -120,7 +125,7 @@ class StaffDesk:
             body = item.get("body") or str(ticket_id)
             self._texts += 1
             _send(client, base, {"channel": "sms", "id": f"SMstaff{self._texts:03d}", "from": member.phone,
-                                 "text": body}, token, "")
+                                 "text": body}, token, "", "")
             self.service.run_triage()
             return f"{member.name} texts “{body}” from their phone ({item.get('note', '')})"
         actor = actor_of(config, "slack", member.slack_user, member.name, lambda _group: frozenset())
@@ -171,7 +176,20 @@ def _pending(service: Any, horizon: datetime) -> bool:
             OutboxRow.status == "pending", OutboxRow.next_attempt_at <= horizon)).first() is not None
 
 
-def _send(client: httpx.Client, base: str, item: dict[str, Any], token: str, secret: str) -> httpx.Response:
+DEMO_PAGE = "104000000000001"  # the demo clinic's Facebook page, and its Instagram account
+DEMO_INSTAGRAM = "17841400000000001"
+
+
+def _send(client: httpx.Client, base: str, item: dict[str, Any], token: str, secret: str,
+          meta_secret: str) -> httpx.Response:
+    if item["channel"] == "dm":  # a signed Meta webhook delivery, as Instagram or Messenger sends it
+        account = DEMO_INSTAGRAM if item["platform"] == "instagram" else DEMO_PAGE
+        event = {"sender": {"id": item["from"]}, "recipient": {"id": account}, "timestamp": 0,
+                 "message": {"mid": item["id"], "text": item["text"]}}
+        kind = "instagram" if item["platform"] == "instagram" else "page"
+        body = json.dumps({"object": kind, "entry": [{"id": account, "time": 0, "messaging": [event]}]}).encode()
+        return client.post("/inbound/meta", content=body, headers={
+            "Content-Type": "application/json", "X-Hub-Signature-256": meta_sign(meta_secret, body)})
     if item["channel"] == "sms":
         form = {"MessageSid": item["id"], "From": item["from"], "To": "+14155550100", "Body": item["text"],
                 "NumMedia": str(len(item.get("media", [])))}
@@ -215,7 +233,7 @@ def _block_kit(session: Any, config: Any, now: datetime) -> list[dict[str, Any]]
     return cards
 
 
-def _report(service: Any, poster: ConsolePoster, sms: RecordingMessenger, email: RecordingMessenger,
+def _report(service: Any, poster: ConsolePoster, messengers: list[RecordingMessenger],
             clinic: str, db_path: Path, calls: RecordingCaller, messenger: str = "slack") -> None:
     by_channel: dict[str, list[str]] = defaultdict(list)
     for channel, text in poster.posts:
@@ -231,7 +249,8 @@ def _report(service: Any, poster: ConsolePoster, sms: RecordingMessenger, email:
     out.write("=" * 78 + "\nReplies patients got from the bot (recorded, not sent)\n" + "=" * 78 + "\n")
     replies: dict[str, list[str]] = defaultdict(list)
     staff_phones = {m.phone: m.name for m in service.config.staff if m.phone}
-    for to, text in [*sms.sent, *email.sent]:
+    sms = messengers[0]
+    for to, text in [sent for messenger in messengers for sent in messenger.sent]:
         if to not in staff_phones:
             replies[to].append(text)
     for to, texts in replies.items():

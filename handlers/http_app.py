@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bot.storage.gate import urgent_writes
 from handlers.doctor.twilio import needs_twilio
 from handlers.health import Health, readiness
+from handlers.mail.graph_notify import inbound_graph_mail
 from handlers.meta import inbound_meta, verify_meta
 from handlers.metrics import CONTENT_TYPE, exposition, registry_for
 from handlers.service import Service
@@ -123,6 +124,7 @@ def create_app(service: Service, slack: SlackApp | None = None, *, workers: Work
             Route("/inbound/web", inbound_web, methods=["POST"]),
             Route("/inbound/meta", verify_meta, methods=["GET"]),
             Route("/inbound/meta", inbound_meta, methods=["POST"]),
+            Route("/inbound/graph-mail", inbound_graph_mail, methods=["POST"]),
             Route("/slack/events", slack_events, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),

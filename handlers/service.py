@@ -9,6 +9,7 @@ import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
 
@@ -25,6 +26,9 @@ from bot.outbox.worker import OutboxWorker
 from bot.settings import MetaSettings, TriageSettings, TwilioSettings
 from bot.storage.db import Database
 from handlers.intake_writer import IntakeWriter
+
+if TYPE_CHECKING:
+    from handlers.mail.graph_intake import GraphMailIntake
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +52,7 @@ class Service:
     worker_id: str = field(default_factory=worker_name)  # who holds this process's triage claims
     writer: IntakeWriter | None = None  # `serve`: webhooks' messages stored many to a transaction
     meta: MetaSettings = field(default_factory=MetaSettings)  # Instagram/Messenger intake (handlers/meta.py)
+    graph_mail: GraphMailIntake | None = None  # the Microsoft 365 shared mailbox (GRAPH_MAILBOX), when read
 
     async def store(self, message: InboundMessage) -> Accepted:
         """`take` for a request handler: through the group-committing writer when `serve` runs one."""

@@ -24,6 +24,8 @@ status and what to fix. Reasons carry statuses, never Graph's text (it may quote
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -66,6 +68,7 @@ log = logging.getLogger(__name__)
 INBOX = "inbox"
 DELTA_SELECT = ["id", "internetMessageId", "from", "subject", "body", "receivedDateTime", "hasAttachments"]
 ATTACHMENT_SELECT = ["id", "name", "contentType", "size"]
+MAX_CLIENT_STATE = 128
 CREDENTIALS = "GRAPH_TENANT_ID/GRAPH_CLIENT_ID/GRAPH_CLIENT_SECRET"
 T = TypeVar("T")
 
@@ -130,8 +133,8 @@ class GraphMailbox:
 
     MAX_LINK = 8192
 
-    def __init__(self, settings: GraphMailSettings, *, timeout: float = 15.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, settings: GraphMailSettings, *, subject: str = "Your message to the clinic",
+                 timeout: float = 15.0, clock: Callable[[], float] = time.monotonic) -> None:
         missing = settings.missing()
         if missing or not settings.configured:
             raise ValueError(f"the Graph mailbox needs {', '.join(missing or ['GRAPH_MAILBOX'])}")
@@ -141,6 +144,10 @@ class GraphMailbox:
         if token_url is not None:
             require_https_unless_loopback("GRAPH_TOKEN_URL", token_url.replace("{tenant}", "tenant"))
         self.address = settings.mailbox.strip()
+        self.client_state = client_state(settings)
+        if len(self.client_state) > MAX_CLIENT_STATE:
+            raise ValueError(f"GRAPH_CLIENT_STATE is longer than Graph's {MAX_CLIENT_STATE} characters")
+        self._subject = subject  # of a new email (a reply keeps the patient's own "Re:" subject)
         parts = urlsplit(graph_url)
         self._origin = (parts.scheme, parts.netloc.lower())
         self._timeout = timeout
@@ -234,7 +241,7 @@ class GraphMailbox:
 
     def send_new(self, to: str, text: str, *, idempotency_key: str) -> str:
         """A new email from the shared mailbox (a patient who never emailed); the idempotency key is its id."""
-        message = Message(subject="Your message to the clinic", body=ItemBody(content_type=BodyType.Text,
+        message = Message(subject=self._subject, body=ItemBody(content_type=BodyType.Text,
                           content=text), to_recipients=[Recipient(email_address=EmailAddress(address=to))])
         self._send(self._user.send_mail.post(SendMailPostRequestBody(message=message, save_to_sent_items=True),
                                              request_configuration=self._options.config()), "sendMail")
@@ -286,6 +293,17 @@ class GraphMailbox:
             return
         self._closed = True
         self._loop.stop(self._connection.aclose, "Graph mailbox")
+
+
+def client_state(settings: GraphMailSettings) -> str:
+    """The secret every change notification for this mailbox carries back: GRAPH_CLIENT_STATE, else derived from
+    the client secret and the mailbox (the same on every instance, never stored; Graph allows 128 characters)."""
+    given = settings.client_state.get_secret_value().strip() if settings.client_state is not None else ""
+    if given:
+        return given
+    key = settings.secret.encode()
+    return hmac.new(key, f"triage-bot graph clientState {settings.mailbox.strip().lower()}".encode(),
+                    hashlib.sha256).hexdigest()
 
 
 def graph_send_error(status: int | None, retry_after: float | None, what: str = "reply") -> DeliveryError:

@@ -16,6 +16,7 @@ import grp
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -169,6 +170,8 @@ def main(argv: list[str]) -> int:
     if not argv:
         print("usage: python3 tests/dovecot.py COMMAND [ARG...]", file=sys.stderr)
         return 2
+    for stop in (signal.SIGTERM, signal.SIGHUP):  # stopped from outside: still stop Dovecot and remove its files
+        signal.signal(stop, lambda number, frame: sys.exit(128 + number))
     with running_dovecot() as server:
         print(f"with-dovecot: Dovecot on {server.host}:{server.port}", file=sys.stderr)
         return subprocess.call(argv, env={**os.environ, ENV: server.env_value})

@@ -32,6 +32,10 @@ def test_demo_runs_and_ticket_show_tells_the_story(tmp_path: Path, capsys: pytes
     assert "\nClaims: Ana Ortiz NP 5" in out and "#4 acknowledged in 1 min by Ana Ortiz NP" in out
     assert "🔴 Adverse event" in out and "Named human: Jess Park" in out
     assert "¡Hola! Gracias por escribir" in out and "call 911" in out
+    # Instagram/Facebook DMs come in through the signed Meta webhook and are answered by DM.
+    assert "10:38 dm    m_demo032     HTTP 200, stored" in out
+    assert "Came in on: Instagram/Facebook DM | Routed to: clinical" in out
+    assert "\n6400000000000031\n  → Hi! Thanks for reaching out" in out
     assert f"Database: {database.resolve()}" in out
     monkeypatch.setenv("TRIAGE_DATABASE_URL", f"sqlite:///{database}")  # the demo always runs on its SQLite file
     assert main(["ticket", "show", "4"]) == 0

@@ -417,8 +417,10 @@ def test_a_polled_email_becomes_a_ticket_and_the_reply_threads_under_it(box: Mai
         assert service.run_triage() == 1
         with service.db.read() as session:
             [ticket] = session.scalars(select(TicketRow))
-            ticket_id = ticket.id
-        assert any("charged twice" in text.lower() for _, text in poster.posts)
+            ticket_id, category = ticket.id, ticket.category
+        service.run_outbox()
+        [(channel, card)] = poster.posts  # the card, in the billing channel, with the patient's words
+        assert (category, channel) == ("billing", "billing") and "charged twice" in card
 
         outcome = TicketActions(service.db, service.config, service.clock).reply(
             ticket_id, JESS, "So sorry — we refunded the second charge today.", submission_id="s-1")

@@ -34,7 +34,8 @@ def check_meta(settings: MetaSettings, *, timeout: float = 10.0) -> Check:
                           "or META_GRAPH_URL")
     body = _json(answer)
     if answer.status_code != 200:
-        error = body.get("error") if isinstance(body.get("error"), dict) else {}
+        found = body.get("error")
+        error: dict[str, Any] = found if isinstance(found, dict) else {}
         if answer.status_code in (400, 401, 403) and error.get("code") == EXPIRED:
             return fail(NAME, "Meta refused META_PAGE_TOKEN (invalid, expired or revoked) — make a new page access "
                               "token in the app's Messenger settings")

@@ -15,6 +15,7 @@ from mailparser_reply import EmailReplyParser
 LANGUAGES = ["en", "es", "fr", "de"]  # the quote headers it knows; a medical spa's patients write mostly en/es
 _BLANK_RUNS = re.compile(r"\n{3,}")
 _TRAILING_DELIMITER = re.compile(r"(?:\n\s*\\?-- ?\s*)+$")  # a signature's "-- " line left after its signature went
+_ESCAPED_DASH = re.compile(r"^\\-", re.MULTILINE)  # html2text writes a line's leading "-" as "\-" (Markdown)
 MAX_TEXT = 10_000  # what intake keeps of one email's own text (a pasted document is cut, and says so)
 
 
@@ -25,7 +26,8 @@ def html_to_text(html: str) -> str:
     converter.ignore_emphasis = True
     converter.ignore_tables = True
     converter.unicode_snob = True
-    return converter.handle(html)
+    # Unescaped, an HTML signature's "-- " line is the delimiter mail-parser-reply knows.
+    return _ESCAPED_DASH.sub("-", converter.handle(html))
 
 
 def own_words(plain: str | None, html: str | None) -> str:
