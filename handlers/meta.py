@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from bot.domain import Channel
-from bot.flows.intake import InboundMessage
+from bot.flows.intake import InboundMessage, stored_provider_id
 from handlers.requests import Rejected, check_text, is_http_url, json_of, read_body, require_content_type
 from handlers.service import Service
 
@@ -35,7 +35,6 @@ SIGNATURE = re.compile(r"sha256=[0-9a-fA-F]{64}")
 PLATFORMS = {"page": "messenger", "instagram": "instagram"}  # the delivery's `object`
 META_ID = re.compile(r"[0-9]{1,64}")  # page-scoped and Instagram-scoped ids, page and account ids
 MID = re.compile(r"[\x21-\x7e]{1,1024}")
-MAX_STORED_MID = 128  # the provider id column; a longer mid (Instagram's can be) is stored as its digest
 ATTACHMENT_TYPE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 MAX_ATTACHMENTS = 20
 CHALLENGE = re.compile(r"[A-Za-z0-9._~-]{1,256}")
@@ -158,7 +157,7 @@ def _message(service: Service, platform: str, event: Any, where: str) -> Inbound
         return None  # a sticker-only or unsupported message: nothing a person could read or answer
     return InboundMessage(
         channel=Channel.DM,
-        provider_message_id=_stored_mid(mid),
+        provider_message_id=stored_provider_id(mid),  # a long Instagram mid: its digest
         sender=sender,
         body=text,
         received_at=service.clock.now(),
@@ -172,12 +171,6 @@ def _meta_id(party: Any, where: str) -> str:
     if not isinstance(value, str) or not META_ID.fullmatch(value):
         raise Rejected(400, f"{where}: must be a Meta id (digits)")
     return value
-
-
-def _stored_mid(mid: str) -> str:
-    if len(mid) <= MAX_STORED_MID:
-        return mid
-    return "sha256:" + hashlib.sha256(mid.encode()).hexdigest()
 
 
 def _attachments(value: Any, where: str) -> list[dict[str, str]]:

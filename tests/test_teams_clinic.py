@@ -279,3 +279,28 @@ def test_show_message_opens_the_hidden_message_for_the_role_only(teams_clinic: T
     teams_clinic.deliver()
     again = teams_clinic.card("Clinical")["attachments"][0]["content"]
     assert "blood thinners" not in card_text(again)  # the posted card, as everyone sees it, stays closed
+
+
+def test_link_patient_searches_then_links_from_the_card(teams_clinic: TeamsClinic) -> None:
+    teams_clinic.sms(BILLING_SMS, sender="+12125550177")  # a number the directory does not know
+    teams_clinic.deliver()
+    assert ActionId.LINK_PATIENT.value in verbs(teams_clinic.card("Billing")["attachments"][0]["content"])
+    form = invoke_card(teams_clinic.click("jess", ActionId.LINK_PATIENT.value, channel="Billing"))
+    assert verbs(form) == [FormVerb.LINK_SEARCH.value, FormVerb.REFRESH.value]
+    short = invoke_card(teams_clinic.click("jess", FormVerb.LINK_SEARCH.value, channel="Billing",
+                                           inputs={FormInput.LINK_QUERY.value: "o"}))
+    assert "Type at least two letters" in card_text(short)
+    found = invoke_card(teams_clinic.click("jess", FormVerb.LINK_SEARCH.value, channel="Billing",
+                                           inputs={FormInput.LINK_QUERY.value: "olivia"}))
+    assert verbs(found) == [FormVerb.LINK_SEND.value, FormVerb.LINK_SEARCH.value, FormVerb.REFRESH.value]
+    [choices] = [e["choices"] for e in found["body"] if e.get("id") == FormInput.LINK_PATIENT.value]
+    assert [c["value"] for c in choices] == ["P-1"] and choices[0]["title"].startswith("Olivia Bennett · •••0101")
+    nothing = invoke_card(teams_clinic.click("jess", FormVerb.LINK_SEND.value, channel="Billing",
+                                             inputs={FormInput.LINK_QUERY.value: "olivia"}))
+    assert "Search for the patient and pick one." in card_text(nothing)
+    done = invoke_card(teams_clinic.click("jess", FormVerb.LINK_SEND.value, channel="Billing",
+                                          inputs={FormInput.LINK_QUERY.value: "olivia",
+                                                  FormInput.LINK_PATIENT.value: "P-1"}))
+    assert "Linked to Olivia Bennett" in card_text(done)
+    assert teams_clinic.ticket().patient_key == "P-1"
+    assert ActionId.LINK_PATIENT.value not in verbs(done)

@@ -150,6 +150,8 @@ def _actions(ticket: TicketRow, config: ClinicConfig) -> tuple[CardAction, ...]:
     if status.is_open:
         actions.append(CardAction(ActionId.RESOLVE, "Resolve", ref, overflow=True))
     actions.append(CardAction(ActionId.RECLASSIFY, "Reclassify", ref, overflow=True))
+    if not (ticket.patient or {}).get("key"):  # a sender the directory did not know: a DM id, a new address
+        actions.append(CardAction(ActionId.LINK_PATIENT, "Link patient", ref, overflow=True))
     return tuple(actions)
 
 

@@ -19,6 +19,7 @@ class ActionId(StrEnum):
     RESOLVE = "triage_resolve"
     RECLASSIFY = "triage_reclassify"
     SHOW_MESSAGE = "triage_show_message"
+    LINK_PATIENT = "triage_link_patient"
     MORE = "triage_more"  # the overflow menu holding the `overflow` actions
 
 

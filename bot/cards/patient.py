@@ -15,6 +15,7 @@ import phonenumbers
 from bot.cards.model import CardField, CardSection, SectionKind
 from bot.config.models import ClinicConfig
 from bot.domain import Category, Channel
+from bot.match.directory import PatientRecord
 from bot.storage.models import TicketRow
 
 
@@ -84,6 +85,20 @@ def _given(ticket: TicketRow, attribute: str) -> str:
         if value:
             return value
     return ""
+
+
+def match_label(patient: PatientRecord, limit: int = 75) -> str:
+    """One search match as "Link patient" lists it: enough to tell two Olivias apart (the phone's last four,
+    the email, the next visit), for the staff member who searched only."""
+    parts = [patient.name]
+    if patient.phone:
+        parts.append(f"•••{patient.phone[-4:]}")
+    if patient.email:
+        parts.append(patient.email)
+    if patient.next_appointment:
+        parts.append(f"next visit {patient.next_appointment:%b %d}")
+    label = " · ".join(parts)
+    return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
 def pretty_phone(number: str) -> str:

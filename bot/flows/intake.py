@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,6 +15,15 @@ from sqlalchemy.orm import Session
 from bot.domain import Channel
 from bot.storage.db import Database
 from bot.storage.models import InboundMessageRow
+
+MAX_PROVIDER_ID = 128  # inbound_messages.provider_message_id
+
+
+def stored_provider_id(value: str) -> str:
+    """A provider's message id as stored: as it is, or its SHA-256 when longer than the column (an Instagram mid,
+    an email's Message-ID can be): still one row per message."""
+    value = value.strip()
+    return value if len(value) <= MAX_PROVIDER_ID else "sha256:" + hashlib.sha256(value.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from bot.config.models import ClinicConfig
 from bot.domain import Channel
 from bot.flows.chat import refresh_cards, thread_line
 from bot.flows.triage import Triage, process
-from bot.match.directory import lookup
+from bot.match.links import match_sender
 from bot.optouts import Keyword, is_opted_out, keyword_of, opt_back_in, opt_out
 from bot.optouts.notice import what_stops
 from bot.outbox.queue import OutboxKind, enqueue
@@ -79,7 +79,7 @@ def take_keyword(session: Session, triage: Triage, message: InboundMessageRow, n
         kind, line = EventKind.OPTED_IN, f"✅ The patient opted back in to {what_stops(channel)} (START)"
     message.processed_at = now
     log.info("opt-out keyword", extra={"message_id": message.id, "kind": found.kind.value, "changed": new})
-    patient = lookup(triage.directory(session), address)
+    patient = match_sender(session, triage.directory(session), address)
     ticket = open_ticket_for(session, patient.key if patient else None, address)
     if ticket is not None and new:
         # The open ticket shows it (card note, a quiet thread line); nobody is mentioned.

@@ -21,13 +21,14 @@ from bot.flows.deliver import current_cards
 from bot.hours import is_open
 from bot.match.directory import PatientRecord
 from bot.oncall import current_on_call
-from bot.outbox.queue import enqueue, reply_kind
+from bot.outbox.queue import enqueue
 from bot.respond.compose import after_hours_ack, named_human_after_hours_ack
 from bot.route.policy import RouteDecision, route
 from bot.sla.plan import due_at as sla_due
 from bot.sla.plan import plan as sla_plan
 from bot.storage.models import TicketRow
 from bot.tickets.events import BOT, EventKind
+from bot.tickets.reply_to import reply_to
 from bot.tickets.store import change, move, record
 
 
@@ -54,8 +55,9 @@ def send_after_hours_ack(session: Session, config: ClinicConfig, ticket: TicketR
         text = named_human_after_hours_ack(config, ticket.language, member.name)  # a VIP's named human answers
     else:
         text = after_hours_ack(config, ticket.language)
+    to = reply_to(ticket)
     enqueue(
-        session, reply_kind(ticket.channel, ticket.sender), ticket.sender, now, ticket_id=ticket.id,
+        session, to.kind, to.address, now, ticket_id=ticket.id,
         # An acknowledgement is not an answer: the SLA clock keeps running until a provider responds.
         payload={"text": text, "by": BOT, "language": ticket.language, "response": False},
         dedupe_key=f"ack:{ticket.id}",

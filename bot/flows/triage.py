@@ -24,7 +24,8 @@ from bot.flows.chat import page, post_card, refresh_cards, thread_line
 from bot.flows.reading import for_reading
 from bot.flows.routing import apply_route, raise_ticket, send_after_hours_ack
 from bot.hours import is_open
-from bot.match.directory import PatientDirectory, PatientRecord, lookup
+from bot.match.directory import PatientDirectory, PatientRecord
+from bot.match.links import match_sender
 from bot.oncall import current_on_call
 from bot.outbox.queue import enqueue, reply_kind
 from bot.respond.answers import AnswerBook
@@ -71,7 +72,7 @@ def _process(db: Database, triage: Triage, message_id: int) -> int:
         if message.processed_at is not None and message.ticket_id is not None:
             return message.ticket_id
         now = triage.clock.now()
-        patient = lookup(triage.directory(session), message.sender)
+        patient = match_sender(session, triage.directory(session), message.sender)
         text = for_reading(message.body)  # the classifier and parsers read a bounded part; storage keeps it whole
         asks = asks_in(triage.classifier, text, triage.classifier.classify(text))
         existing = open_tickets_for(session, patient.key if patient else None, message.sender)

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.storage.models import PatientRow
@@ -42,6 +42,12 @@ class PatientDirectory(Protocol):
 
     def find_by_email(self, email: str) -> PatientRecord | None: ...
 
+    def find_by_key(self, key: str) -> PatientRecord | None: ...
+
+    def search(self, query: str, limit: int = 10) -> list[PatientRecord]:
+        """Patients whose name, phone or email matches what a staff member typed ("Link patient")."""
+        ...
+
 
 class EmbeddedDirectory:
     """Patients imported into our own database (`triage-bot patients import`)."""
@@ -55,9 +61,44 @@ class EmbeddedDirectory:
     def find_by_email(self, email: str) -> PatientRecord | None:
         return self._first(PatientRow.email == email)
 
+    def find_by_key(self, key: str) -> PatientRecord | None:
+        return self._first(PatientRow.external_id == key)
+
+    def search(self, query: str, limit: int = 10) -> list[PatientRecord]:
+        criteria = search_criteria(query)
+        if not criteria:
+            return []
+        rows = self._session.scalars(select(PatientRow).where(or_(*criteria))
+                                     .order_by(PatientRow.name, PatientRow.id).limit(limit))
+        return [to_record(row) for row in rows]
+
     def _first(self, *criteria: Any) -> PatientRecord | None:
         row = self._session.scalars(select(PatientRow).where(or_(*criteria)).order_by(PatientRow.id)).first()
         return to_record(row) if row else None
+
+
+MIN_QUERY = 2  # fewer characters match half the directory
+
+
+def search_criteria(query: str) -> list[Any]:
+    """What a typed query matches: every word in the name (any order, any case), the phone's last ten digits, or
+    the email (exact, case-folded; or its start). LIKE's wildcards in the query are taken literally."""
+    text = " ".join(query.split())
+    if len(text) < MIN_QUERY:
+        return []
+    criteria: list[Any] = []
+    words = [_like(word) for word in text.casefold().split()]
+    criteria.append(and_(*(func.lower(PatientRow.name).like(f"%{word}%", escape="\\") for word in words)))
+    if "@" in text:
+        criteria.append(func.lower(PatientRow.email).like(f"{_like(text.casefold())}%", escape="\\"))
+    digits = "".join(c for c in text if c.isdigit())
+    if len(digits) >= 7:  # phones are stored in E.164: "(415) 555-0111" and "4155550111" end the same
+        criteria.append(PatientRow.phone.like(f"%{digits[-10:]}"))
+    return criteria
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def to_record(row: PatientRow) -> PatientRecord:

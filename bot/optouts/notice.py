@@ -6,8 +6,8 @@ from sqlalchemy.orm import Session
 
 from bot.config.models import ClinicConfig
 from bot.optouts.store import current_opt_out
-from bot.outbox.queue import reply_kind
 from bot.storage.models import TicketRow
+from bot.tickets.reply_to import reply_to
 
 # What an opt-out on each channel stops: "opted out of texts", "... of Instagram/Facebook messages".
 WHAT_STOPS = {"sms": "texts", "email": "email", "dm": "Instagram/Facebook messages"}
@@ -19,12 +19,13 @@ def what_stops(channel: str) -> str:
 
 def reply_channel(ticket: TicketRow) -> str:
     """The channel a reply to this ticket goes out on ("sms", "email")."""
-    return reply_kind(ticket.channel, ticket.sender).split(".", 1)[1]
+    return reply_to(ticket).sent_on
 
 
 def opt_out_notice(session: Session, ticket: TicketRow, config: ClinicConfig) -> str | None:
     """Why nobody may text this ticket's patient, or None when they may."""
-    row = current_opt_out(session, reply_channel(ticket), ticket.sender)
+    to = reply_to(ticket)
+    row = current_opt_out(session, to.sent_on, to.address)
     if row is None:
         return None
     when = row.opted_out_at.astimezone(config.clinic.tz).strftime("%a %b %d %H:%M")

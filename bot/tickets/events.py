@@ -34,6 +34,7 @@ class EventKind(StrEnum):
     OPTED_OUT = "opted_out"  # the patient texted STOP (or BAJA, ...)
     OPTED_IN = "opted_in"  # ... START (or ALTA, ...)
     REPLY_DROPPED = "reply_dropped"  # a bot text not sent because the patient opted out
+    PATIENT_LINKED = "patient_linked"  # a staff member linked the sender's address to a directory patient
 
 
 BOT = "bot"

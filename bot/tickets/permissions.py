@@ -19,6 +19,7 @@ class Act(StrEnum):
     RECLASSIFY = "reclassify"
     VIEW_MESSAGE = "view_message"
     SET_ONCALL = "set_oncall"
+    LINK_PATIENT = "link_patient"
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ def refusal(actor: Actor, act: Act, ticket: TicketRow, *, new_category: Category
         return "only the paged provider or the clinical team can acknowledge a page"
     if act is Act.RECLASSIFY and not clinical and (medical or (new_category and new_category.is_medical)):
         return "only the clinical team can move a ticket into or out of clinical categories"
+    if act is Act.LINK_PATIENT and not actor.roles:
+        return "only staff listed in the clinic's config can link a patient"
     if act is Act.VIEW_MESSAGE and not medical and ticket.role and Role(ticket.role) not in actor.roles:
         return f"only the {_label(ticket.role)} team can open this message"
     return None

@@ -7,18 +7,15 @@ never their bytes; `reply_ref` says how to answer in the same thread (bot/flows/
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from bot.domain import Channel
-from bot.flows.intake import InboundMessage
+from bot.flows.intake import InboundMessage, stored_provider_id
 from bot.flows.mail_thread import MailThread
 from bot.match.addresses import InvalidAddress, normalize_email
 from handlers.mail.text import own_words
-
-MAX_STORED_ID = 128  # inbound_messages.provider_message_id; a longer Message-ID is stored as its SHA-256
 
 
 class NotAPatientEmail(ValueError):
@@ -42,11 +39,6 @@ class MailFields:
     auto_submitted: bool = False  # Auto-Submitted other than "no", or an out-of-office: never a ticket
 
 
-def stored_id(message_id: str) -> str:
-    value = message_id.strip()
-    return value if len(value) <= MAX_STORED_ID else "sha256:" + hashlib.sha256(value.encode()).hexdigest()
-
-
 def to_inbound(mail: MailFields, own_addresses: frozenset[str] = frozenset()) -> InboundMessage:
     """The InboundMessage for `mail`, or NotAPatientEmail. `own_addresses`: the clinic's own (never a patient)."""
     if not mail.message_id.strip():
@@ -68,7 +60,7 @@ def to_inbound(mail: MailFields, own_addresses: frozenset[str] = frozenset()) ->
                         references=" ".join(mail.references.split()), graph_id=mail.graph_id)
     return InboundMessage(
         channel=Channel.EMAIL,
-        provider_message_id=stored_id(mail.message_id),
+        provider_message_id=stored_provider_id(mail.message_id),
         sender=sender,
         body=body,
         received_at=mail.received_at,

@@ -11,9 +11,10 @@ from bot.cards.model import ActionId
 from bot.flows.actions import Act, Outcome
 from handlers.slack.context import SlackContext
 from handlers.slack.ids import BadPayload, overflow_choice, ticket_id
-from handlers.slack.modals import escalate_modal, message_modal, reclassify_modal, reply_modal
+from handlers.slack.modals import escalate_modal, link_modal, message_modal, reclassify_modal, reply_modal
 
-DIALOG_ACTS = {ActionId.REPLY: Act.REPLY, ActionId.ESCALATE: Act.ESCALATE, ActionId.RECLASSIFY: Act.RECLASSIFY}
+DIALOG_ACTS = {ActionId.REPLY: Act.REPLY, ActionId.ESCALATE: Act.ESCALATE, ActionId.RECLASSIFY: Act.RECLASSIFY,
+               ActionId.LINK_PATIENT: Act.LINK_PATIENT}
 
 
 def register(app: App, ctx: SlackContext) -> None:
@@ -59,6 +60,9 @@ def register(app: App, ctx: SlackContext) -> None:
             view = escalate_modal(ref)
         elif name is ActionId.RECLASSIFY:
             view = reclassify_modal(ref, outcome.detail["category"])
+        elif name is ActionId.LINK_PATIENT:
+            channel = outcome.detail["channel"]
+            view = link_modal(ref, CHANNEL_NAMES.get(channel, channel))
         else:
             view = message_modal(ref, text)
         ctx.client.views_open(trigger_id=body["trigger_id"], view=view)
@@ -87,7 +91,7 @@ def register(app: App, ctx: SlackContext) -> None:
         try:
             if name is ActionId.RESOLVE:
                 finish(body, ctx.actions.resolve(ref, ctx.actor(body["user"])))
-            elif name is ActionId.RECLASSIFY:
+            elif name in (ActionId.RECLASSIFY, ActionId.LINK_PATIENT):
                 open_modal(name, ref, body)
         except LookupError as exc:
             ctx.tell(body, f"Sorry: {exc}.")

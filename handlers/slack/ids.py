@@ -33,3 +33,4 @@ class ModalCallback:
     REPLY = "triage_reply_modal"
     ESCALATE = "triage_escalate_modal"
     RECLASSIFY = "triage_reclassify_modal"
+    LINK_PATIENT = "triage_link_patient_modal"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from slack_sdk.models.blocks import (
     Block,
+    ExternalDataSelectElement,
     InputBlock,
     Option,
     PlainTextInputElement,
@@ -23,6 +24,7 @@ TEMPLATE_BLOCK, TEMPLATE_INPUT = "template", "template_input"
 TARGET_BLOCK, TARGET_INPUT = "target", "target_input"
 REASON_BLOCK, REASON_INPUT = "reason", "reason_input"
 CATEGORY_BLOCK, CATEGORY_INPUT = "category", "category_input"
+PATIENT_BLOCK, PATIENT_INPUT = "patient", "patient_input"
 
 
 
@@ -69,6 +71,21 @@ def reclassify_modal(ticket_id: int, current: str) -> View:
             SectionBlock(text=f"Now: *{current.replace('_', ' ')}*. The correction is kept to improve the classifier."),
             InputBlock(block_id=CATEGORY_BLOCK, label="Correct category",
                        element=StaticSelectElement(action_id=CATEGORY_INPUT, options=options)),
+        ],
+    )
+
+
+def link_modal(ticket_id: int, channel_name: str) -> View:
+    """Search the directory as you type (Slack asks the bot for the matches: handlers/slack/views.py)."""
+    return View(
+        type="modal", callback_id=ModalCallback.LINK_PATIENT, private_metadata=str(ticket_id), title="Link patient",
+        submit="Link", close="Cancel",
+        blocks=[
+            SectionBlock(text=f"Who sent this message ({channel_name})? The bot remembers the link: their next message "
+                              "from this address is matched to them too."),
+            InputBlock(block_id=PATIENT_BLOCK, label="Patient", hint="Type a name, a phone number or an email.",
+                       element=ExternalDataSelectElement(action_id=PATIENT_INPUT, min_query_length=2,
+                                                         placeholder="Name, phone or email")),
         ],
     )
 

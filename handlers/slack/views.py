@@ -1,4 +1,5 @@
-"""Modal submissions: Reply, Escalate, Reclassify. Bad input answers in the modal itself."""
+"""Modal submissions: Reply, Escalate, Reclassify, Link patient (and its search as you type). Bad input answers in
+the modal itself."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
+from bot.cards.patient import match_label
 from bot.domain import Category
 from bot.flows.actions import EscalationTarget, Outcome
 from bot.flows.deliver import current_card
@@ -16,6 +18,8 @@ from handlers.slack.modals import (
     CATEGORY_INPUT,
     MESSAGE_BLOCK,
     MESSAGE_INPUT,
+    PATIENT_BLOCK,
+    PATIENT_INPUT,
     REASON_BLOCK,
     REASON_INPUT,
     TARGET_BLOCK,
@@ -80,6 +84,32 @@ def register(app: App, ctx: SlackContext) -> None:
             return
         ack()
         after(body, ref, ctx.actions.reclassify(ref, ctx.actor(body["user"]), category))
+
+
+    @app.options(PATIENT_INPUT)
+    def patient_matches(ack: Ack, body: dict[str, Any]) -> None:
+        """Slack asks for the matches of what was typed; a refusal shows as no match (the click said why)."""
+        try:
+            ref = ticket_id(str((body.get("view") or {}).get("private_metadata", "")))
+        except BadPayload:
+            ack(options=[])
+            return
+        _, found = ctx.actions.find_patients(ref, ctx.actor(body["user"]), str(body.get("value") or ""))
+        ack(options=[{"text": {"type": "plain_text", "text": match_label(p)}, "value": p.key[:150]} for p in found])
+
+    @app.view(ModalCallback.LINK_PATIENT)
+    def link_patient(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        try:
+            ref = ticket_id(str(view.get("private_metadata", "")))
+        except BadPayload:
+            ack(response_action="errors", errors={PATIENT_BLOCK: "This form has lost its ticket; open it again."})
+            return
+        key = _value(view, PATIENT_BLOCK, PATIENT_INPUT)
+        if not key:
+            ack(response_action="errors", errors={PATIENT_BLOCK: "Search for the patient and pick one."})
+            return
+        ack()
+        after(body, ref, ctx.actions.link_patient(ref, ctx.actor(body["user"]), key))
 
 
 def _card_channel(ctx: SlackContext, ticket: int) -> str | None:

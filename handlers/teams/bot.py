@@ -16,11 +16,13 @@ from sqlalchemy import select
 
 from bot.cards.build import CHANNEL_NAMES
 from bot.cards.model import ActionId, Card
+from bot.cards.patient import match_label
 from bot.domain import Category
 from bot.flows.actions import Act, EscalationTarget, Outcome, StaffRef, TicketActions, staff_templates
 from bot.flows.actions.commands import Answer, run_command
 from bot.flows.deliver import card_now
 from bot.flows.welcome import queue_welcome
+from bot.match.directory import MIN_QUERY
 from bot.mentions import plain
 from bot.places import Place, PlaceKind
 from bot.storage.models import ChatPostRow, TicketRow
@@ -31,11 +33,13 @@ from handlers.jobs import Jobs
 from handlers.service import Service
 from handlers.teams.inbound import ConversationSeen, TeamsUser
 from integrations.teams.cards import (
+    QUERY_MAX,
     AdaptiveCard,
     FormInput,
     FormVerb,
     TextBlock,
     escalate_form,
+    link_form,
     message_view,
     reclassify_form,
     render_card,
@@ -51,7 +55,7 @@ PREFIX = "@Triage"
 SIMPLE = {ActionId.CLAIM.value: "claim", ActionId.UNCLAIM.value: "unclaim", ActionId.ACKNOWLEDGE.value: "acknowledge",
           ActionId.RESOLVE.value: "resolve"}
 DIALOGS = {ActionId.REPLY.value: Act.REPLY, ActionId.ESCALATE.value: Act.ESCALATE,
-           ActionId.RECLASSIFY.value: Act.RECLASSIFY}
+           ActionId.RECLASSIFY.value: Act.RECLASSIFY, ActionId.LINK_PATIENT.value: Act.LINK_PATIENT}
 GroupMembers = Callable[[str], frozenset[str]]
 
 
@@ -145,6 +149,8 @@ class TeamsBot:
                 return reply_form(card, CHANNEL_NAMES.get(channel, channel), language, templates)
             if verb == ActionId.ESCALATE.value:
                 return escalate_form(card)
+            if verb == ActionId.LINK_PATIENT.value:
+                return link_form(card, CHANNEL_NAMES.get(outcome.detail["channel"], outcome.detail["channel"]))
             return reclassify_form(card, outcome.detail["category"])
         if verb == ActionId.SHOW_MESSAGE.value:
             outcome, text = actions.may_view_message(ticket, actor)
@@ -178,9 +184,32 @@ class TeamsBot:
                 current = self._ticket_category(ticket)
                 return with_notice(reclassify_form(self._current(ticket, where), current), "Pick a category.")
             return self._after(ticket, where, actions.reclassify(ticket, actor, category))
+        if verb in (FormVerb.LINK_SEARCH.value, FormVerb.LINK_SEND.value):
+            return self._link(verb, ticket, data, actor, where)
         if verb == FormVerb.REFRESH.value:
             return self._card(ticket, where, None)
         return self._card(ticket, where, Outcome(False, "Sorry: this button is not one the bot knows."))
+
+    def _link(self, verb: str, ticket: int, data: dict[str, Any], actor: Actor,
+              where: ConversationSeen) -> dict[str, Any]:
+        """Link patient's two buttons: Search (the form again, with the matches) and Link (the pick)."""
+        query = " ".join(str(data.get(FormInput.LINK_QUERY.value) or "").split())[:QUERY_MAX]
+        key = str(data.get(FormInput.LINK_PATIENT.value) or "")
+        if verb == FormVerb.LINK_SEND.value and key:
+            return self._after(ticket, where, self.actions.link_patient(ticket, actor, key))
+        outcome, found = self.actions.find_patients(ticket, actor, query)
+        if not outcome.ok:
+            return self._card(ticket, where, outcome)
+        channel = outcome.detail["channel"]
+        form = link_form(self._current(ticket, where), CHANNEL_NAMES.get(channel, channel), query,
+                         [(match_label(p), p.key) for p in found])
+        if verb == FormVerb.LINK_SEND.value:
+            return with_notice(form, "Search for the patient and pick one.")
+        if not found and len(query) < MIN_QUERY:
+            return with_notice(form, "Type at least two letters of a name, a phone or an email.")
+        if not found:
+            return with_notice(form, "No patient matches that; try a name, a phone number or an email.")
+        return form
 
     def _after(self, ticket: int, where: ConversationSeen, outcome: Outcome) -> dict[str, Any]:
         if outcome.ok:

@@ -29,6 +29,9 @@ clicked verb                      answer
                                   (an `EscalationTarget` value) and ``escalate_reason``
 ``triage_reclassify``             `reclassify_form`: verb ``triage_reclassify_send`` with
                                   ``reclassify_category`` (a `Category` value)
+``triage_link_patient``           `link_form`: verb ``triage_link_search`` with ``link_query`` (what was
+                                  typed) answers with the form listing the matches; verb ``triage_link_send``
+                                  with ``link_patient`` (a directory key) links the ticket's sender
 ``triage_show_message``           `message_view`: the card with the message shown; its "Hide message" button
                                   sends ``triage_refresh``
 a refusal / an outcome            `with_notice` on the current card
@@ -83,6 +86,8 @@ class FormVerb(StrEnum):
     REPLY_SEND = "triage_reply_send"
     ESCALATE_SEND = "triage_escalate_send"
     RECLASSIFY_SEND = "triage_reclassify_send"
+    LINK_SEARCH = "triage_link_search"
+    LINK_SEND = "triage_link_send"
     REFRESH = "triage_refresh"  # Cancel, Hide message: answer with the card as it is now
 
 
@@ -94,6 +99,8 @@ class FormInput(StrEnum):
     ESCALATE_TARGET = "escalate_target"
     ESCALATE_REASON = "escalate_reason"
     RECLASSIFY_CATEGORY = "reclassify_category"
+    LINK_QUERY = "link_query"
+    LINK_PATIENT = "link_patient"
 
 
 # --- escaping ------------------------------------------------------------------------------------------------
@@ -207,11 +214,12 @@ class InputText:
     placeholder: str | None = None
     is_required: bool = False
     error_message: str | None = None
+    value: str | None = None
 
     def to_dict(self) -> JSON:
         return _compact({"type": "Input.Text", "id": self.id, "label": self.label, "isMultiline": self.is_multiline,
                          "maxLength": self.max_length, "placeholder": self.placeholder,
-                         "isRequired": self.is_required, "errorMessage": self.error_message})
+                         "isRequired": self.is_required, "errorMessage": self.error_message, "value": self.value})
 
 
 @dataclass(frozen=True)
@@ -424,12 +432,13 @@ def _cancel(ref: str) -> ExecuteAction:
     return ExecuteAction("Cancel", FormVerb.REFRESH.value, ref, associated_inputs="none")
 
 
-def _form(heading: str, card: Card, fields: Iterable[Element], submit: ExecuteAction) -> JSON:
+def _form(heading: str, card: Card, fields: Iterable[Element], submit: ExecuteAction,
+          *more: ExecuteAction) -> JSON:
     body: tuple[Element, ...] = (TextBlock(escape_markdown(heading), style="heading", size="medium",
                                            weight="bolder"),
                                  TextBlock(_one_line(card.title, TITLE_MAX), is_subtle=True, spacing="none"),
                                  *fields)
-    return AdaptiveCard(body, (submit, _cancel(submit.ticket)),
+    return AdaptiveCard(body, (submit, *more, _cancel(submit.ticket)),
                         fallback_text=escape_markdown(card.notification)).to_dict()
 
 
@@ -474,6 +483,29 @@ def reclassify_form(card: Card, current_category: str) -> JSON:
     ]
     submit = ExecuteAction("Save", FormVerb.RECLASSIFY_SEND.value, _ticket_ref(card), style="positive")
     return _form("Reclassify", card, fields, submit)
+
+
+QUERY_MAX = 100
+
+
+def link_form(card: Card, channel_name: str, query: str = "",
+              matches: Iterable[tuple[str, str]] | None = None) -> JSON:
+    """Say who sent the message: search the directory (name, phone or email), then pick one of the matches
+    (`matches`: (label, directory key) pairs, None before the first search)."""
+    fields: list[Element] = [
+        TextBlock(f"Who sent this message ({escape_markdown(channel_name)})? The bot remembers the link: their next "
+                  "message from this address is matched to them too."),
+        InputText(FormInput.LINK_QUERY.value, "Search", max_length=QUERY_MAX, placeholder="Name, phone or email",
+                  value=query or None),
+    ]
+    search = ExecuteAction("Search", FormVerb.LINK_SEARCH.value, _ticket_ref(card))
+    found = tuple(matches or ())
+    if not found:
+        return _form("Link patient", card, fields, search)
+    fields.append(InputChoiceSet(FormInput.LINK_PATIENT.value, "Patient",
+                                 tuple(Choice(label, key) for label, key in found), placeholder="Pick the patient"))
+    link = ExecuteAction("Link", FormVerb.LINK_SEND.value, _ticket_ref(card), style="positive")
+    return _form("Link patient", card, fields, link, search)
 
 
 def message_view(card: Card, text: str) -> JSON:

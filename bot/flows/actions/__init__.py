@@ -9,19 +9,24 @@ thread line. A refused action changes nothing but the audit line that says it wa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
 
 from bot.clock import Clock
 from bot.config.models import ClinicConfig
 from bot.domain import Category
 from bot.flows.actions.claim import Claim, Unclaim
 from bot.flows.actions.escalate import TARGET_ROLE, Escalate, EscalationTarget
+from bot.flows.actions.link import LinkPatient, find_patients
 from bot.flows.actions.oncall import OnCallDesk, StaffRef
 from bot.flows.actions.queue import QueueSummary, RoleQueue, TicketRef, queue_summary
 from bot.flows.actions.reclassify import Reclassify
 from bot.flows.actions.reply import OpenDialog, Reply, staff_templates
 from bot.flows.actions.simple import Acknowledge, Resolve, ViewMessage
 from bot.flows.actions.unit import WHO, Outcome, TicketAction, perform
+from bot.match.directory import EmbeddedDirectory, PatientDirectory, PatientRecord
 from bot.storage.db import Database
 from bot.tickets.permissions import Act, Actor
 
@@ -36,6 +41,7 @@ class TicketActions:
     db: Database
     config: ClinicConfig
     clock: Clock
+    directory: Callable[[Session], PatientDirectory] = field(default=EmbeddedDirectory)
 
     def run(self, ticket_id: int, actor: Actor, action: TicketAction) -> Outcome:
         return perform(self.db, self.config, self.clock, ticket_id, actor, action)
@@ -64,6 +70,17 @@ class TicketActions:
 
     def reclassify(self, ticket_id: int, actor: Actor, category: Category) -> Outcome:
         return self.run(ticket_id, actor, Reclassify(category))
+
+    def find_patients(self, ticket_id: int, actor: Actor, query: str) -> tuple[Outcome, list[PatientRecord]]:
+        """"Link patient"'s search: who may link this ticket, and the directory's matches for what they typed."""
+        outcome = self.open_dialog(ticket_id, actor, Act.LINK_PATIENT)
+        if not outcome.ok:
+            return outcome, []
+        with self.db.read() as session:
+            return outcome, find_patients(self.directory(session), query)
+
+    def link_patient(self, ticket_id: int, actor: Actor, patient_key: str) -> Outcome:
+        return self.run(ticket_id, actor, LinkPatient(patient_key, self.directory))
 
     def may_view_message(self, ticket_id: int, actor: Actor) -> tuple[Outcome, str]:
         outcome = self.run(ticket_id, actor, ViewMessage())

@@ -10,10 +10,11 @@ from bot.domain import TicketStatus
 from bot.flows.actions.unit import Env, Outcome, permission
 from bot.flows.chat import refresh_cards
 from bot.optouts.notice import opt_out_notice
-from bot.outbox.queue import enqueue, reply_kind
+from bot.outbox.queue import enqueue
 from bot.storage.models import TicketRow
 from bot.tickets.events import EventKind
 from bot.tickets.permissions import Act, Actor
+from bot.tickets.reply_to import reply_to
 from bot.tickets.store import change, move
 
 
@@ -55,7 +56,8 @@ class Reply:
 
     def apply(self, env: Env, ticket: TicketRow, actor: Actor) -> Outcome:
         text = self._text(env, ticket)
-        enqueue(env.session, reply_kind(ticket.channel, ticket.sender), ticket.sender, env.now, ticket_id=ticket.id,
+        to = reply_to(ticket)  # the channel the patient last wrote from
+        enqueue(env.session, to.kind, to.address, env.now, ticket_id=ticket.id,
                 payload={"text": text, "by": actor.id, "by_name": actor.name, "language": ticket.language},
                 dedupe_key=f"reply:{self.submission_id}")
         data = {"by_name": actor.name, "chars": len(text)}
@@ -80,5 +82,5 @@ class OpenDialog:
         return permission(ticket, actor, self.act)
 
     def apply(self, env: Env, ticket: TicketRow, actor: Actor) -> Outcome:
-        return Outcome(True, "", detail={"language": ticket.language, "channel": ticket.channel,
+        return Outcome(True, "", detail={"language": ticket.language, "channel": reply_to(ticket).channel,
                                          "category": ticket.category})
