@@ -11,6 +11,7 @@ from bot.digest import DailyDigest
 from bot.flows.announce import post_handoff, queue_digest
 from bot.oncall import current_on_call
 from bot.sla.sweep import SlaSweep
+from bot.storage.seen import prune_seen
 from handlers.service import Service
 
 
@@ -39,6 +40,11 @@ class Jobs:
         if posted:
             self.service.on_work()
         return posted
+
+    def prune(self) -> int:
+        """Drop messengers' retry keys nobody can need any more (bot/storage/seen.py)."""
+        with self.service.db.transaction() as session:
+            return prune_seen(session, self.service.clock.now())
 
     def digest(self, day: date | None = None, *, scheduled: bool = False) -> DailyDigest:
         """Queue a digest. The scheduled one posts once per day however many instances run it."""
