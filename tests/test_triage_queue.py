@@ -22,6 +22,8 @@ from twilio.request_validator import RequestValidator
 from bot.classify.model import default_model
 from bot.classify.result import Classification
 from bot.config.loader import load_config
+from bot.digest.render import digest_document
+from bot.document import plain_document
 from bot.domain import Category
 from bot.flows.opt_outs import process_inbound
 from bot.flows.reading import READ_LIMIT
@@ -248,6 +250,11 @@ def test_a_message_that_keeps_failing_becomes_a_could_not_be_read_ticket(
     assert all("Poisoned" in r.getMessage() and r.exc_info is None for r in failures)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert not [r for r in caplog.records if "zq-poison" in r.getMessage() or "zq-poison" in str(r.__dict__)]
+    # The managers' digest counts it apart from the thanks and emoji that are `other` too.
+    digest = Jobs(clinic.service).digest()
+    assert digest.unreadable == 1
+    text = plain_document(digest_document(digest, clinic.service.config))
+    assert "Other 1 (1 could not be read)" in text, text
 
 
 def test_a_message_that_cannot_be_read_joins_the_senders_open_ticket(broken_clinic: Clinic) -> None:

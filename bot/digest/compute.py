@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.config.models import ClinicConfig
-from bot.domain import Category, Channel, Role, TicketStatus
+from bot.domain import Category, Channel, Role, TicketStatus, is_unreadable
 from bot.optouts import opt_outs_between
 from bot.sla.pings import PingCount, ping_counts
 from bot.storage.models import TicketEventRow, TicketRow
@@ -129,6 +129,7 @@ class DailyDigest:
     pings: tuple[PingCount, ...] = ()  # @-mentions and pages per person, most first (bot/sla/pings.py)
     clinic: str = ""  # the clinic's name, for the chart's title
     opt_outs: int = 0  # STOP and its equivalents recorded today (no ticket, no card: only counted here)
+    unreadable: int = 0  # of the `other` tickets, those the bot could not read (a person owes each a look)
 
     @property
     def breach_count(self) -> int:
@@ -162,7 +163,7 @@ def compute_digest(session: Session, config: ClinicConfig, day: date, now: datet
     tickets = session.execute(
         select(
             TicketRow.id, TicketRow.status, TicketRow.category, TicketRow.channel, TicketRow.created_at,
-            TicketRow.due_at, TicketRow.acknowledged_at, TicketRow.acknowledged_by,
+            TicketRow.due_at, TicketRow.acknowledged_at, TicketRow.acknowledged_by, TicketRow.reasons,
         )
         .where(TicketRow.created_at >= start, TicketRow.created_at < end)
         .order_by(TicketRow.id)
@@ -243,6 +244,7 @@ def compute_digest(session: Session, config: ClinicConfig, day: date, now: datet
         pings=ping_counts(session, config, start, end),
         clinic=config.clinic.name,
         opt_outs=opt_outs_between(session, start, end),
+        unreadable=sum(is_unreadable(t.reasons) for t in tickets),
     )
 
 

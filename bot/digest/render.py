@@ -34,6 +34,12 @@ def _category(value: str) -> str:
     return _CATEGORY_LABELS.get(value, value)
 
 
+def _category_count(category: Category, count: int, unreadable: int) -> str:
+    """"Other 5 (2 could not be read)": a ticket nothing could read is filed as other, yet it needs a person."""
+    text = f"{_category(category.value)} {count}"
+    return f"{text} ({unreadable} could not be read)" if category is Category.OTHER and unreadable else text
+
+
 def digest_document(digest: DailyDigest, config: ClinicConfig) -> Document:
     day = digest.day
     rows = [line(f"Daily digest · {config.clinic.name} · {day:%a} {day.day} {day:%b %Y}", style=Style.HEADING)]
@@ -42,8 +48,8 @@ def digest_document(digest: DailyDigest, config: ClinicConfig) -> Document:
     rows.append(line(strong("Volume:"), f" {digest.total} ticket{'' if digest.total == 1 else 's'} · "
                      f"auto-resolved {share}% ({digest.auto_resolved})"))
     if digest.total:
-        rows.append(line(" · ".join(f"{_category(c.category.value)} {c.count}" for c in digest.by_category),
-                         style=Style.QUOTE))
+        rows.append(line(" · ".join(_category_count(c.category, c.count, digest.unreadable)
+                                    for c in digest.by_category), style=Style.QUOTE))
         rows.append(line(" · ".join(f"{_CHANNEL_LABELS.get(c.channel, c.channel)} {c.count}"
                                     for c in digest.by_channel), style=Style.QUOTE))
 
