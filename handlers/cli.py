@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 # The config and settings modules (pydantic) take most of a second to import: each command imports what it
 # uses, so that `triage-bot classify` starts fast.
@@ -47,6 +47,14 @@ def cmd_classify(args: argparse.Namespace) -> int:
     from handlers.classify_cli import run
 
     return run(args.file)
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from bot.settings import TriageSettings
+    from handlers.backtest import run
+
+    path = config_path(args.config, TriageSettings())
+    return run(args.file, load_or_exit(path), config_name=path.name, output=args.output, quiet=args.quiet)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -254,6 +262,20 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
 
 def cmd_mail_poll(args: argparse.Namespace) -> int:
+    """Every mailbox configured, once: the Microsoft 365 shared mailbox (GRAPH_MAILBOX) and the IMAP one."""
+    from bot.settings import GraphMailSettings, TriageSettings
+    from handlers.mail.imap import ImapSettings
+
+    graph = GraphMailSettings()
+    if not graph.configured:
+        return cmd_imap_poll(args)
+    from handlers.mail.graph_poll import poll_once
+
+    code = poll_once(graph, TriageSettings())
+    return max(code, cmd_imap_poll(args)) if ImapSettings().configured else code
+
+
+def cmd_imap_poll(args: argparse.Namespace) -> int:
     from bot.clock import SystemClock
     from bot.settings import TriageSettings
     from bot.storage.db import Database
@@ -324,7 +346,11 @@ ENV_SMTP = """\
                         the mail server for email replies (port 587 and STARTTLS by default)"""
 ENV_IMAP = """\
   IMAP_HOST, IMAP_PORT, IMAP_USERNAME, IMAP_PASSWORD, IMAP_FOLDER, IMAP_SSL, IMAP_POLL_SECONDS
-                        the mailbox patients email (port 993 with TLS, INBOX, every 60 s by default)"""
+                        the mailbox patients email (port 993 with TLS, INBOX, every 60 s by default)
+  IMAP_FIRST_POLL_DAYS  how many days back the very first poll reads (default 3; 0: the whole folder)"""
+ENV_GRAPH = """\
+  GRAPH_MAILBOX, GRAPH_TENANT_ID, GRAPH_CLIENT_ID, GRAPH_CLIENT_SECRET, GRAPH_MAIL_POLL_SECONDS
+                        the Microsoft 365 shared mailbox patients email (its Entra app: Mail.Read, Mail.Send)"""
 ENV_SERVE = """\
   TRIAGE_HOST           address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
   TRIAGE_PORT           port to listen on (default 8080)
@@ -433,6 +459,21 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?", type=Path, metavar="FILE", help="input file (default: stdin)")
     p.set_defaults(func=cmd_classify)
 
+    p = command("backtest", "what the bot would have done with a clinic's past messages: a report",
+                "Run a clinic's past messages through the bot's triage (nothing is stored or sent) and write a "
+                "report: the category mix against the benchmark, how many the bot would have answered itself, "
+                "the pages inside and outside business hours, and their first-response times against the SLA "
+                "targets. Input: JSON Lines, or CSV by the .csv suffix, with text, channel, received_at and "
+                "optionally first_response_at (ISO 8601; without an offset, the clinic's time). Writes "
+                "report.html (self-contained), report.md and its PNG charts; never a message's text.",
+                _epilog(ENV_CONFIG, example="triage-bot backtest --config clinic.yml november.jsonl"),
+                parents=[with_config])
+    p.add_argument("file", type=Path, metavar="FILE", help="the past messages (JSON Lines, or .csv)")
+    p.add_argument("--output", type=Path, default=Path("backtest-report"), metavar="DIR",
+                   help="directory for report.html, report.md and the charts (default: ./backtest-report)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    p.set_defaults(func=cmd_backtest)
+
     patients = command("patients", "the embedded patient directory",
                        "Manage the patient directory kept in the bot's database.", "").add_subparsers(
         dest="patients_command", required=True, metavar="ACTION")
@@ -488,15 +529,44 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, metavar="FILE", help="file to write (default: stdout)")
     p.set_defaults(func=cmd_corrections_export)
 
-    mail = command("mail", "patients' email from an IMAP mailbox",
-                   "Read patients' email from the clinic's IMAP mailbox (`serve` polls it on its own).",
+    model = command("model", "the clinic's classifier: show it, retrain it from corrections, revert",
+                    "Which classifier this clinic uses, and learning from staff corrections.", "").add_subparsers(
+        dest="model_command", required=True, metavar="ACTION")
+    p = model.add_parser("show", help="the model in use, its version, training size and evaluation figures",
+                         formatter_class=formatter, description="Show the classifier this clinic uses.",
+                         epilog=_epilog(ENV_DATABASE))
+    p.set_defaults(func=lambda args: _model_cli().cmd_model_show(args))
+    p = model.add_parser(
+        "retrain", help="train on the shipped data plus staff corrections; install it only if no worse",
+        formatter_class=formatter,
+        description="Train a candidate on the shipped training data plus this clinic's staff corrections, score it "
+                    "next to the model in use on a held-out fifth of the corrections, on each --eval file and on "
+                    "the shipped adverse-event examples, and install it for this clinic only if it misses no "
+                    "adverse event the model in use catches and its accuracy is not lower. Otherwise the model in "
+                    "use is kept and the refusal recorded with why. Exit 0 installed, 1 refused, 2 bad input. The "
+                    "adverse-event safety layer runs after any model.",
+        epilog=_epilog(ENV_DATABASE, example="triage-bot model retrain --eval labelled.jsonl"))
+    p.add_argument("--eval", type=Path, action="append", metavar="FILE",
+                   help="labelled JSON Lines (text, category) to score both models on; repeatable")
+    p.add_argument("--dry-run", action="store_true", help="evaluate only: install and record nothing")
+    p.add_argument("--by", metavar="NAME", help="who is retraining, for the record (default: the login name)")
+    p.set_defaults(func=lambda args: _model_cli().cmd_model_retrain(args))
+    p = model.add_parser("revert", help="go back to the shipped model", formatter_class=formatter,
+                         description="Retire the clinic's retrained model: the shipped one is used again.",
+                         epilog=_epilog(ENV_DATABASE))
+    p.add_argument("--by", metavar="NAME", help="who is reverting, for the record (default: the login name)")
+    p.set_defaults(func=lambda args: _model_cli().cmd_model_revert(args))
+
+    mail = command("mail", "patients' email from an IMAP or Microsoft 365 mailbox",
+                   "Read patients' email from the clinic's IMAP mailbox or Microsoft 365 shared mailbox (`serve` "
+                   "polls them on its own).",
                    "").add_subparsers(dest="mail_command", required=True, metavar="ACTION")
     p = mail.add_parser("poll", help="read the mailbox once and store the new emails", formatter_class=formatter,
                         description="Read the IMAP folder once, read-only (nothing is marked seen), and store every "
                                     "email not stored yet; prints how many were stored, already stored and skipped "
                                     "(automatic replies, the clinic's own address), never who or what. A running "
                                     "`serve` triages them.",
-                        epilog=_epilog(ENV_DATABASE, ENV_IMAP, ENV_SMTP, example="triage-bot mail poll"))
+                        epilog=_epilog(ENV_DATABASE, ENV_IMAP, ENV_SMTP, ENV_GRAPH, example="triage-bot mail poll"))
     p.set_defaults(func=cmd_mail_poll)
 
     teams = command("teams", "Microsoft Teams set-up", "Set the bot up in Microsoft Teams.", "").add_subparsers(
@@ -518,6 +588,12 @@ def parser() -> argparse.ArgumentParser:
                                                   "(default: Triage)")
     p.set_defaults(func=cmd_teams_package)
     return top
+
+
+def _model_cli() -> Any:
+    from handlers import model_cli  # scikit-learn and the model: loaded only for `model`
+
+    return model_cli
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,6 +6,8 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, cast
 
+from bot.classify.artifact import ArtifactError
+from bot.classify.installed import clinic_model
 from bot.classify.model import default_model
 from bot.classify.result import Classifier
 from bot.clock import Clock, SystemClock
@@ -99,6 +101,17 @@ def graph_mailbox(settings: GraphMailSettings, config: ClinicConfig) -> GraphMai
         raise MailboxSetupError(str(exc)) from None
 
 
+def _clinic_classifier(db: Database) -> Classifier:
+    """The clinic's retrained model when one is installed (`triage-bot model retrain`), else the shipped one."""
+    try:
+        with db.read() as session:
+            return cast(Classifier, clinic_model(session))
+    except ArtifactError as exc:
+        log.warning("the installed classifier cannot be read (%s): using the shipped one; run "
+                    "`triage-bot model revert`", exc)
+        return default_model()
+
+
 def _messenger(spec: MessengerSpec, db: Database, clock: Clock) -> PatientMessenger:
     if hasattr(spec, "send"):
         return cast(PatientMessenger, spec)
@@ -165,7 +178,7 @@ def build_service(
         chat = _poster(poster, db, clock)
     triage = Triage(
         config=config,
-        classifier=TimedClassifier(classifier or default_model()),  # its latency is shown at /metrics
+        classifier=TimedClassifier(classifier or _clinic_classifier(db)),  # its latency is shown at /metrics
         answers=AnswerBook(config.faq),
         directory=EmbeddedDirectory,
         clock=clock,

@@ -10,11 +10,12 @@ use_cache.npz change; tests/test_classifier.py fails while they disagree.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -55,16 +56,38 @@ class ModelArtifact:
     def version(self) -> str:
         return str(self.meta["version"])
 
+    def document(self) -> dict[str, Any]:
+        """The JSON half: the metadata with both vocabularies."""
+        return {**self.meta, "vocabulary": {"words": self.words_vocabulary, "chars": self.chars_vocabulary}}
+
     def save(self, meta_path: Path = META_PATH, arrays_path: Path = ARRAYS_PATH) -> None:
-        document = {**self.meta, "vocabulary": {"words": self.words_vocabulary, "chars": self.chars_vocabulary}}
-        meta_path.write_text(json.dumps(document, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
-        # np.savez_compressed's layout with a fixed timestamp, so that the same model is the same bytes
-        with zipfile.ZipFile(arrays_path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        meta_path.write_text(json.dumps(self.document(), ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
+        with arrays_path.open("wb") as out:
+            self.write_arrays(out)
+
+    def write_arrays(self, out: BinaryIO) -> None:
+        """np.savez_compressed's layout with a fixed timestamp, so that the same model is the same bytes."""
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for name in ARRAY_NAMES:
                 entry = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
                 entry.compress_type = zipfile.ZIP_DEFLATED
                 with archive.open(entry, "w", force_zip64=True) as member:
                     np.lib.format.write_array(member, np.asarray(self.arrays[name]), allow_pickle=False)
+
+    def array_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        self.write_arrays(buffer)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_parts(cls, document: dict[str, Any], arrays: bytes) -> ModelArtifact:
+        """An artifact kept elsewhere (a clinic's retrained model in the database): the same checks as `load`."""
+        try:
+            with np.load(io.BytesIO(arrays), allow_pickle=False) as data:
+                loaded = {name: data[name] for name in ARRAY_NAMES}
+        except (OSError, ValueError, KeyError) as exc:
+            raise ArtifactError(f"cannot read a stored classifier ({exc})") from None
+        return cls._checked(dict(document), loaded, "the stored model")
 
     @classmethod
     def load(cls, meta_path: Path = META_PATH, arrays_path: Path = ARRAYS_PATH) -> ModelArtifact:
@@ -75,8 +98,12 @@ class ModelArtifact:
         except (OSError, ValueError, KeyError) as exc:
             raise ArtifactError(f"cannot load the classifier from {meta_path.name}/{arrays_path.name} ({exc}); "
                                 "run scripts/train_classifier.py") from None
+        return cls._checked(document, arrays, meta_path.name)
+
+    @classmethod
+    def _checked(cls, document: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> ModelArtifact:
         if document.get("format") != FORMAT:
-            raise ArtifactError(f"{meta_path.name}: format {document.get('format')!r}, this code reads {FORMAT}; "
+            raise ArtifactError(f"{where}: format {document.get('format')!r}, this code reads {FORMAT}; "
                                 "run scripts/train_classifier.py")
         vocabulary = document.pop("vocabulary")
         return cls(document, list(vocabulary["words"]), list(vocabulary["chars"]), arrays)

@@ -17,6 +17,8 @@ from typing import TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.classify.artifact import ArtifactError, ModelArtifact
+from bot.classify.installed import model_in_use
 from bot.config.models import ClinicConfig
 from bot.domain import Category, Channel, Role, TicketStatus, is_unreadable
 from bot.optouts import opt_outs_between
@@ -130,6 +132,7 @@ class DailyDigest:
     clinic: str = ""  # the clinic's name, for the chart's title
     opt_outs: int = 0  # STOP and its equivalents recorded today (no ticket, no card: only counted here)
     unreadable: int = 0  # of the `other` tickets, those the bot could not read (a person owes each a look)
+    classifier: str = ""  # the model that read them: "model 1.3ac0fa9ca3b0 (shipped, 2362 examples)"
 
     @property
     def breach_count(self) -> int:
@@ -245,7 +248,15 @@ def compute_digest(session: Session, config: ClinicConfig, day: date, now: datet
         clinic=config.clinic.name,
         opt_outs=opt_outs_between(session, start, end),
         unreadable=sum(is_unreadable(t.reasons) for t in tickets),
+        classifier=_classifier(session),
     )
+
+
+def _classifier(session: Session) -> str:
+    try:
+        return model_in_use(session, ModelArtifact.load()).line()
+    except ArtifactError:
+        return ""
 
 
 def _first_responses(session: Session, ticket_ids: Sequence[int]) -> dict[int, datetime]:

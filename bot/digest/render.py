@@ -99,6 +99,8 @@ def digest_document(digest: DailyDigest, config: ClinicConfig) -> Document:
     rows.append(_pings_line(digest))
     if digest.opt_outs:
         rows.append(line(strong("Opt-outs:"), f" {digest.opt_outs} (STOP and the like; the bot no longer texts them)"))
+    if digest.classifier:
+        rows.append(line(f"Classifier: {digest.classifier}", style=Style.QUOTE))
     return tuple(rows)
 
 

@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -320,3 +332,21 @@ class PatientLinkRow(Base):
     patient_key: Mapped[str] = mapped_column(String(64))
     linked_by: Mapped[str] = mapped_column(String(64))
     linked_at: Mapped[datetime]
+
+
+class ClassifierModelRow(Base):
+    """A retrained classifier and the decision about it (bot/classify/installed.py): `installed` (the model in use
+    is the latest installed one), `refused` (kept out, with why), `retired` (replaced or reverted). The model
+    itself is the artifact's JSON (`meta`, with its vocabularies) and its arrays as .npz bytes: never pickle."""
+
+    __tablename__ = "classifier_models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    figures: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    meta: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    arrays: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]

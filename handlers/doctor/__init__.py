@@ -11,9 +11,11 @@ from pathlib import Path
 
 from bot.config.loader import ConfigError, load_config
 from bot.config.models import ClinicConfig
-from bot.settings import MetaSettings, TriageSettings, TwilioSettings
+from bot.settings import GraphMailSettings, MetaSettings, TriageSettings, TwilioSettings
+from handlers.doctor.classifier import check_classifier
 from handlers.doctor.database import check_database
 from handlers.doctor.graph import check_graph
+from handlers.doctor.graph_mail import check_graph_mail
 from handlers.doctor.imap import check_imap
 from handlers.doctor.meta import check_meta
 from handlers.doctor.report import Check, Status, fail, ok
@@ -66,6 +68,7 @@ def run_doctor(
     teams: TeamsSettings | None = None,
     meta: MetaSettings | None = None,
     imap: ImapSettings | None = None,
+    graph_mail: GraphMailSettings | None = None,
     out: Callable[[str], None] = print,
 ) -> int:
     """Print one line per check as it finishes (a slow vendor shows where it is); 1 if any failed.
@@ -81,6 +84,7 @@ def run_doctor(
     config_checks, config = check_config(config_path)
     report(config_checks)
     report(check_database(settings.database_url))
+    report(check_classifier(settings.database_url))
     slack = slack or SlackSettings()
     report(check_slack(slack, config))
     teams, problems = teams_settings(teams, slack_too=slack.bot_token is not None)
@@ -91,6 +95,7 @@ def run_doctor(
     report(check_twilio(twilio or TwilioSettings(), config))
     report(check_smtp(smtp or SmtpSettings()))
     report(check_imap(imap or ImapSettings()))
+    report(check_graph_mail(graph_mail or GraphMailSettings(), settings.public_url))
     report(check_meta(meta or MetaSettings()))
     failed = sum(check.status is Status.FAIL for check in checks)
     out(f"{failed} problem(s) found" if failed else "all checks passed")
