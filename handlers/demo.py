@@ -11,6 +11,8 @@ import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,8 @@ from handlers.cli import DEMO_CONFIG, DEMO_DIR
 from handlers.http_app import create_app
 from handlers.jobs import Jobs
 from handlers.local_server import LocalServer
+from handlers.mail.demo import DEMO_INBOX, DemoFolder, demo_mailbox
+from handlers.mail.polling import MailPolling
 from handlers.meta import sign as meta_sign
 from handlers.web_form import sign
 from handlers.wiring import build_service
@@ -78,6 +82,8 @@ def run_demo(database: Path | None = None, messenger: str = "slack") -> int:
     print(f"Sending {len(messages)} inbound messages through the webhooks while the staff work the queue "
           f"({len(staff_day)} actions, as their Slack buttons and texts do) and the SLA clock runs:\n")
     desk = StaffDesk(service, TicketActions(service.db, config, clock))
+    inbox = DemoFolder()
+    mail = MailPolling(service, demo_mailbox(inbox))
     with LocalServer(create_app(service)) as server, httpx.Client(base_url=server.url, timeout=30) as client:
         for item in day:
             _run_clock(service, jobs, clock, datetime.combine(DEMO_DAY, time.fromisoformat(item["at"]), tzinfo=tz))
@@ -86,6 +92,13 @@ def run_demo(database: Path | None = None, messenger: str = "slack") -> int:
                 _deliver(service, clock)
                 continue
             before = _stored(service)
+            if item["channel"] == "email":  # into the clinic's mailbox, then the poll `serve` runs every minute
+                inbox.append(_email(item, clock.now()))
+                tag = f"mailbox polled: {mail.poll().line}"
+                service.run_triage()
+                _deliver(service, clock)
+                print(f"  {item['at']} email {item['id'][:13]:<13} {tag}")
+                continue
             response = _send(client, server.url, item, twilio_token, web_secret, meta_secret)
             service.run_triage()  # as `serve`'s triage worker does right after the webhook answers
             _deliver(service, clock)
@@ -203,6 +216,26 @@ def _send(client: httpx.Client, base: str, item: dict[str, Any], token: str, sec
     body = json.dumps(payload).encode()
     return client.post("/inbound/web", content=body,
                        headers={"Content-Type": "application/json", "X-Triage-Signature": sign(secret, body)})
+
+
+def _email(item: dict[str, Any], now: datetime) -> bytes:
+    """The demo day's email as a mail app sends it (RFC 5322, HTML and/or plain text)."""
+    message = EmailMessage()
+    message["From"] = item["from"]
+    message["To"] = DEMO_INBOX.username
+    message["Subject"] = item["subject"]
+    message["Message-ID"] = item["id"]
+    message["Date"] = format_datetime(now)
+    if item.get("auto"):
+        message["Auto-Submitted"] = "auto-replied"
+    if "text" in item:
+        message.set_content(item["text"])
+    if "html" in item:
+        if "text" in item:
+            message.add_alternative(item["html"], subtype="html")
+        else:
+            message.set_content(item["html"], subtype="html")
+    return bytes(message)
 
 
 def _stored(service: Any) -> int:

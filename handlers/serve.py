@@ -7,7 +7,7 @@ import logging
 import sys
 import threading
 from collections.abc import Callable
-from datetime import UTC
+from datetime import UTC, datetime
 
 import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -26,6 +26,7 @@ from handlers.http_app import create_app
 from handlers.intake_writer import IntakeWriter
 from handlers.jobs import Jobs
 from handlers.logs import configure as configure_logs
+from handlers.mail.graph_intake import MailboxSetupError
 from handlers.mail.imap import ImapSettings
 from handlers.mail.polling import MailPolling, mailbox
 from handlers.runtime import SlackStartup, SlackStartupError, is_transient, runtime
@@ -37,6 +38,7 @@ from integrations.teams.settings import TeamsSettings
 log = logging.getLogger(__name__)
 
 OUTBOX_THREADS = 2  # delivery loops per instance (each sleeps until its next due row or a wake)
+PRUNE_EVERY_SECONDS = 6 * 3600  # old retry keys of the seen-deliveries table
 SWEEP_EVERY_SECONDS = 60
 SLA_EVERY_SECONDS = 30
 SLACK_RETRY_SECONDS = 60
@@ -46,7 +48,7 @@ def serve(settings: TriageSettings, config: ClinicConfig) -> int:
     configure_logs()  # one JSON object per line (handlers/logs.py), ids as fields, no patient details
     try:
         return _serve(settings, config)
-    except (SlackStartupError, SchemaNotCurrent) as exc:
+    except (SlackStartupError, SchemaNotCurrent, MailboxSetupError) as exc:
         # A vendor refusing us, or a schema not yet migrated, is the admin's to fix, not a bug: one line with
         # what to do, no traceback.
         print(f"triage-bot serve: {exc}", file=sys.stderr)
@@ -67,6 +69,7 @@ def _serve(settings: TriageSettings, config: ClinicConfig) -> int:
     every = {"trigger": "interval", "max_instances": 1, "coalesce": True}
     scheduler.add_job(jobs.sweep_sla, seconds=SLA_EVERY_SECONDS, id="sla", **every)
     scheduler.add_job(jobs.handoff, seconds=SWEEP_EVERY_SECONDS, id="oncall-handoff", **every)
+    scheduler.add_job(jobs.prune, seconds=PRUNE_EVERY_SECONDS, id="prune-seen", **every)
     if config.digest.enabled:
         at = config.digest.post_at
         scheduler.add_job(lambda: jobs.digest(scheduled=True), CronTrigger(hour=at.hour, minute=at.minute,
@@ -74,7 +77,12 @@ def _serve(settings: TriageSettings, config: ClinicConfig) -> int:
     imap = ImapSettings()
     if imap.configured:  # patients' email from an IMAP mailbox; several instances polling it just dedupe
         polling = MailPolling(service, mailbox(imap, SmtpSettings()))
-        scheduler.add_job(polling.run, seconds=imap.poll_seconds, id="imap-poll", **every)
+        scheduler.add_job(polling.run, seconds=imap.poll_seconds, id="imap-poll",
+                          next_run_time=datetime.now(UTC), **every)
+    if service.graph_mail is not None:  # the Microsoft 365 shared mailbox (GRAPH_MAILBOX): msgraph-sdk only then
+        from handlers.mail.graph_jobs import schedule_graph_mail
+
+        schedule_graph_mail(scheduler, service)
 
     outbox = OutboxLoop(service.outbox, service.clock, threads=OUTBOX_THREADS)
     service.on_work = outbox.wake
@@ -120,6 +128,8 @@ def _serve(settings: TriageSettings, config: ClinicConfig) -> int:
         outbox.stop()
         triage_workers.stop()
         scheduler.shutdown(wait=False)
+        if service.graph_mail is not None:
+            service.graph_mail.mailbox.close()
         service.db.dispose()
     return 0
 

@@ -56,6 +56,7 @@ userdb {{
   args = uid={uid} gid={gid} home={dir}/mail/%u
 }}
 service imap-login {{
+  chroot =
   inet_listener imap {{
     address = 127.0.0.1
     port = {port}
@@ -63,6 +64,9 @@ service imap-login {{
   inet_listener imaps {{
     port = 0
   }}
+}}
+service anvil {{
+  chroot =
 }}
 service stats {{
   unix_listener stats-reader {{
@@ -174,7 +178,13 @@ def main(argv: list[str]) -> int:
         signal.signal(stop, lambda number, frame: sys.exit(128 + number))
     with running_dovecot() as server:
         print(f"with-dovecot: Dovecot on {server.host}:{server.port}", file=sys.stderr)
-        return subprocess.call(argv, env={**os.environ, ENV: server.env_value})
+        command = subprocess.Popen(argv, env={**os.environ, ENV: server.env_value})
+        try:
+            return command.wait()
+        finally:
+            if command.poll() is None:
+                command.terminate()
+                command.wait()
 
 
 if __name__ == "__main__":

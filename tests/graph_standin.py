@@ -22,7 +22,9 @@ Routes:
   ($deltatoken). Links keep the first request's $select, which is honoured. GET .../mailFolders/inbox
   (totalItemCount); GET .../messages/{id}/attachments ($select, no bytes); POST .../messages/{id}/reply
   (recorded in `replies`, Graph's 202); POST .../sendMail (`sent_mail`, 202); POST /subscriptions and PATCH
-  /subscriptions/{id} (`subscriptions`, by id; Graph's answer echoes the subscription with its id).
+  /subscriptions/{id} (`subscriptions`, by id; Graph's answer echoes the subscription with its id). With
+  `validate_subscriptions`, creating one first POSTs ``?validationToken=...`` to its notificationUrl (a loopback
+  one only) and wants the token echoed as text/plain (Graph's 400 otherwise), as Graph does.
 Every Graph call must carry ``Authorization: Bearer <a token this stand-in issued>`` (Graph's 401 otherwise).
 
 Every request is recorded in order (`calls`), failed ones included. Faults: `fail_next(...)` queues statuses for
@@ -37,12 +39,15 @@ import copy
 import itertools
 import json
 import threading
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+import httpx
 
 APP_ID = "6f1e2d3c-0000-4000-8000-00000000b07a"
 APP_PASSWORD = "test-teams-app-password"
@@ -99,7 +104,7 @@ class GraphStandIn:
     """Serves the token endpoint and GET /groups/{id}/transitiveMembers from memory, on 127.0.0.1."""
 
     def __init__(self, *, client_id: str = APP_ID, client_secret: str = APP_PASSWORD, expires_in: int = 3600,
-                 page_size: int = 2) -> None:
+                 page_size: int = 2, validate_subscriptions: bool = False) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
         self.expires_in = expires_in  # of the tokens handed out from now on
@@ -111,6 +116,8 @@ class GraphStandIn:
         self._failures: deque[tuple[int, str | None]] = deque()
         self._matching_failures: deque[tuple[str, int]] = deque()
         self.mail_page_size = 2
+        self.validate_subscriptions = validate_subscriptions
+        self.validations: list[tuple[str, int, str]] = []  # (notificationUrl, status, body) of each handshake
         self._mail: dict[str, _Mailbox] = {}
         self.replies: list[dict[str, Any]] = []  # {"mailbox", "message_id", "body"} of each reply, in order
         self.sent_mail: list[dict[str, Any]] = []  # {"mailbox", "body"} of each sendMail
@@ -393,6 +400,10 @@ class GraphStandIn:
     def _subscription(self, method: str, rest: list[str], call: Call, body: bytes) -> _Reply:
         given = json.loads(body or b"{}")
         if method == "POST" and not rest:
+            if self.validate_subscriptions and not self._validated(str(given.get("notificationUrl", ""))):
+                call.failed = True
+                return _error(400, "Subscription validation request failed. Response must exactly match "
+                              "validationToken query parameter.", code="ValidationError")
             subscription = {**given, "id": f"sub-{next(self._subscription_ids)}"}
             self.subscriptions[subscription["id"]] = subscription
             return _Reply(201, subscription)
@@ -402,6 +413,22 @@ class GraphStandIn:
         call.failed = True
         return _error(404, f"The object was not found: subscription {rest[0] if rest else ''}",
                       code="ResourceNotFound")
+
+
+    def _validated(self, url: str) -> bool:
+        host = urlsplit(url).hostname or ""
+        if host not in ("127.0.0.1", "localhost"):
+            return False  # never calls out beyond loopback
+        token = f"Validation: Testing client application reachability for subscription {uuid.uuid4()}"
+        try:
+            answer = httpx.post(url, params={"validationToken": token}, timeout=10,
+                                headers={"Content-Type": "text/plain; charset=utf-8"})
+        except httpx.HTTPError:
+            self.validations.append((url, 0, ""))
+            return False
+        self.validations.append((url, answer.status_code, answer.text))
+        return (answer.status_code == 200 and answer.text == token
+                and answer.headers.get("content-type", "").startswith("text/plain"))
 
 
 @dataclass

@@ -36,6 +36,10 @@ def test_demo_runs_and_ticket_show_tells_the_story(tmp_path: Path, capsys: pytes
     assert "10:38 dm    m_demo032     HTTP 200, stored" in out
     assert "Came in on: Instagram/Facebook DM | Routed to: clinical" in out
     assert "\n6400000000000031\n  → Hi! Thanks for reaching out" in out
+    # Emails come through the IMAP poller: the patient's own words only, the automatic reply skipped.
+    assert "11:05 email <CAF1demo041. mailbox polled: 1 stored" in out
+    assert "1 skipped (1 an automatic email" in out
+    assert "Came in on: Email | Routed to: billing" in out and "Sent from Outlook" not in out
     assert f"Database: {database.resolve()}" in out
     monkeypatch.setenv("TRIAGE_DATABASE_URL", f"sqlite:///{database}")  # the demo always runs on its SQLite file
     assert main(["ticket", "show", "4"]) == 0

@@ -283,7 +283,8 @@ HEADER_BYTES = st.binary(min_size=1, max_size=40).map(
 
 
 def test_unsigned_and_malformed_requests_to_every_endpoint(run: Run) -> None:
-    paths = ["/inbound/sms", "/inbound/web", "/inbound/meta", "/slack/events", "/healthz", "/readyz", "/metrics"]
+    paths = ["/inbound/sms", "/inbound/web", "/inbound/meta", "/inbound/graph-mail", "/slack/events", "/healthz",
+             "/readyz", "/metrics"]
 
     @cases(450)
     @given(path=st.sampled_from(paths), body=RAW_BYTES, content_type=CONTENT_TYPES,

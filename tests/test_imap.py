@@ -80,11 +80,12 @@ class Mailbox:
         client.login(self.server.user, self.server.password)
         return client
 
-    def append(self, *raws: bytes) -> list[int]:
+    def append(self, *raws: bytes, at: datetime | None = None) -> list[int]:
         """Deliver emails into the folder, as the patient's mail reaching the mailbox; their UIDs."""
         client = self.client()
         try:
-            return [int(client.append(self.folder, raw).split(b"]")[0].split()[-1]) for raw in raws]
+            return [int(client.append(self.folder, raw, msg_time=at or self.clock.now()).split(b"]")[0].split()[-1])
+                    for raw in raws]
         finally:
             client.logout()
 
@@ -187,7 +188,7 @@ def test_an_email_is_stored_once_with_how_to_answer_it_and_a_second_poll_reads_n
     assert row.body == "Can I move my facial to Thursday?" and row.media == []
     assert row.reply_ref == {"via": "imap", "message_id": "<first@mail.example.com>", "subject": "My appointment"}
     assert row.received_at.replace(tzinfo=UTC) == datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
-    assert box.cursor() == {"uidvalidity": result.uidvalidity, "last_uid": uid}
+    assert box.cursor() == {"uidvalidity": result.uidvalidity, "last_uid": uid, "read_at": box.clock.now().isoformat()}
 
     again = box.poll()
     assert (again.stored, again.duplicates, again.last_uid) == (0, 0, uid)
@@ -316,14 +317,26 @@ def test_a_new_uidvalidity_reads_the_folder_again_and_stores_only_what_is_new(
     assert result.reread and result.uidvalidity != first.uidvalidity
     assert (result.stored, result.duplicates) == (1, 3)
     assert len(box.stored()) == 4
-    assert box.cursor() == {"uidvalidity": result.uidvalidity, "last_uid": 4}
+    assert box.cursor() is not None and (box.cursor()["uidvalidity"], box.cursor()["last_uid"]) == (  # type: ignore[index]
+        result.uidvalidity, 4)
     assert any("UIDVALIDITY changed" in record.getMessage() for record in caplog.records)
     assert box.poll().reread is False
 
 
 def test_an_empty_folder_remembers_its_uidvalidity(box: Mailbox) -> None:
     result = box.poll()
-    assert result.stored == 0 and box.cursor() == {"uidvalidity": result.uidvalidity, "last_uid": 0}
+    assert result.stored == 0 and box.cursor() == {"uidvalidity": result.uidvalidity, "last_uid": 0,
+                                                   "read_at": box.clock.now().isoformat()}
+
+
+def test_the_first_poll_reads_the_last_few_days_not_the_folders_history(box: Mailbox) -> None:
+    box.append(mail("An old thread from last spring"), at=local(2026, 4, 2, 9, 0))
+    [recent] = box.append(mail("Yesterday's question"), at=local(2026, 11, 23, 16, 0))
+    result = box.poll()
+    assert result.stored == 1 and [row.body for row in box.stored()] == ["Yesterday's question"]
+    assert result.last_uid == recent
+    box.append(mail("And today's"), at=local(2026, 4, 3, 9, 0))  # an odd arrival date: read, it is after the cursor
+    assert box.poll().stored == 1
 
 
 # --- when the mailbox cannot be read ------------------------------------------------------------------------------
@@ -344,7 +357,7 @@ def test_a_wrong_password_is_a_clear_error_and_stores_nothing(box: Mailbox) -> N
 def test_an_unreachable_server_and_a_missing_folder_say_what_to_check(box: Mailbox) -> None:
     with pytest.raises(MailboxError, match=r"cannot reach the IMAP server at 127\.0\.0\.1:1 \(ConnectionRefused"):
         ImapMailbox(box.settings.model_copy(update={"port": 1})).poll(box.db, box.clock)
-    with pytest.raises(MailboxError, match="has no folder 'Nope' .* check IMAP_FOLDER"):
+    with pytest.raises(MailboxError, match=r"has no folder 'Nope' .* check IMAP_FOLDER"):
         ImapMailbox(box.settings.model_copy(update={"folder": "Nope"})).poll(box.db, box.clock)
     with pytest.raises(MailboxError, match="IMAP_PASSWORD not set"):
         ImapMailbox(box.settings.model_copy(update={"password": None})).poll(box.db, box.clock)
@@ -358,8 +371,23 @@ def test_doctor_logs_in_and_counts_the_folder(box: Mailbox) -> None:
                           f"{box.folder} has 2 message(s), polled every 60 s")
     wrong = check_imap(box.settings.model_copy(update={"password": SecretStr("nope")}))
     assert wrong.line.startswith(f"✗ IMAP: 127.0.0.1:{box.server.port} refused the login")
-    assert check_imap(ImapSettings(host="", username="")).line.startswith(
-        "– IMAP: not configured")
+    assert check_imap(ImapSettings(host="", username="")).line.startswith("– IMAP: not configured")
+    assert check_imap(ImapSettings(host="imap.gmail.com", username=CLINIC)).line == (
+        "✗ IMAP: IMAP_PASSWORD not set — the mailbox needs IMAP_HOST, IMAP_USERNAME and IMAP_PASSWORD")
+
+
+def test_the_scheduled_poll_logs_a_refusal_in_one_line_and_goes_on(box: Mailbox, tmp_path: Path,
+                                                                    smtp: SmtpStandIn,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    service, _ = clinic_service(tmp_path, box, smtp)
+    try:
+        wrong = box.settings.model_copy(update={"password": SecretStr("not-the-password")})
+        with caplog.at_level(logging.WARNING):
+            MailPolling(service, mailbox(wrong, SmtpSettings())).run()
+        [line] = [record.getMessage() for record in caplog.records if record.name == "handlers.mail.polling"]
+        assert line.startswith("IMAP: 127.0.0.1:") and "refused the login" in line and "not-the-password" not in line
+    finally:
+        service.db.dispose()
 
 
 def test_mail_poll_on_the_command_line(box: Mailbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -368,6 +396,7 @@ def test_mail_poll_on_the_command_line(box: Mailbox, tmp_path: Path, monkeypatch
     s = box.settings
     for name, value in {"IMAP_HOST": s.host, "IMAP_PORT": str(s.port), "IMAP_USERNAME": s.username,
                         "IMAP_PASSWORD": box.server.password, "IMAP_FOLDER": s.folder, "IMAP_SSL": "false",
+                        "IMAP_FIRST_POLL_DAYS": "0",  # the command's clock is the machine's, not the test's
                         "TRIAGE_DATABASE_URL": db_url(tmp_path)}.items():
         monkeypatch.setenv(name, value)
     assert main(["mail", "poll"]) == 0
@@ -393,8 +422,8 @@ def clinic_service(tmp_path: Path, box: Mailbox, smtp: SmtpStandIn) -> tuple[Ser
                                  starttls=False)
     poster = ConsolePoster()
     service = build_service(
-        TriageSettings(database_url=db_url(tmp_path, "clinic")), TwilioSettings(), load_config(HERE / "data_clinic.yml"),
-        clock=box.clock, poster=poster,
+        TriageSettings(database_url=db_url(tmp_path, "clinic")), TwilioSettings(),
+        load_config(HERE / "data_clinic.yml"), clock=box.clock, poster=poster,
         messengers={OutboxKind.REPLY_EMAIL: mail_replies(SmtpEmail(smtp_settings, subject="Your message"))})
     csv = tmp_path / "patients.csv"
     csv.write_text(PATIENTS_CSV, encoding="utf-8")

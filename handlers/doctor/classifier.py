@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy.exc import SQLAlchemyError
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bot.classify.artifact import ArtifactError, ModelArtifact
@@ -13,12 +16,23 @@ from handlers.doctor.report import Check, fail, ok
 NAME = "Classifier"
 
 
+def _exists(url: str) -> bool:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return False
+    file = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    return file in (None, "", ":memory:") or Path(str(file)).exists()
+
+
 def check_classifier(database_url: str) -> Check:
     try:
         shipped = ModelArtifact.load()
     except ArtifactError as exc:
         return fail(NAME, f"{exc}")
     shipped_line = f"model {shipped.version} (shipped, {shipped.meta.get('training_size', 0)} examples)"
+    if not _exists(database_url):  # nothing to read, and nothing is created here
+        return ok(NAME, shipped_line)
     try:
         engine = make_engine(database_url)
         try:

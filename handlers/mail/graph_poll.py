@@ -12,13 +12,15 @@ round resumed after a restart keeps it. A position Graph no longer knows (410) o
 a new first read.
 
 **Skipped** (logged at INFO with the reason and counts only, never a sender, a subject or a body): removed entries,
-emails that are not a patient's (handlers/mail/inbound.py `NotAPatientEmail`: the clinic's own, empty).
+emails that are not a patient's (handlers/mail/inbound.py `NotAPatientEmail`: the clinic's own, empty, an
+automatic reply by its subject).
 Attachments are kept as references ("graph:<message id>:<attachment id>"), never their bytes.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,9 +28,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from bot.clock import Clock, SystemClock
 from bot.flows.intake import InboundMessage, accept_all
 from bot.flows.mail_thread import VIA_GRAPH
+from bot.settings import GraphMailSettings, TriageSettings
 from bot.storage.cursors import read_cursor, write_cursor
+from bot.storage.db import Database
 from handlers.mail.graph_intake import inbox_cursor
 from handlers.mail.inbound import MailFields, NotAPatientEmail, to_inbound
 from handlers.service import Service
@@ -37,6 +42,10 @@ from integrations.graph_mail import GraphMailbox, GraphMessage, MailboxError
 log = logging.getLogger(__name__)
 
 FIRST_READ_LOOKBACK = timedelta(days=1)
+# The delta query does not give an email's headers (Auto-Submitted): Exchange's own automatic replies are known by
+# the subject prefix it writes in the sender's language.
+AUTOMATIC_SUBJECTS = ("automatic reply:", "auto reply:", "autoreply:", "out of office:", "respuesta automática:",
+                      "réponse automatique :", "automatische antwort:")
 MAX_PAGES = 500  # one poll's most pages (then the next poll goes on from where this one stopped)
 
 
@@ -54,14 +63,16 @@ def poll_graph_mailbox(service: Service) -> PollResult:
     MailboxError when Graph fails: what was stored before stays stored, and the next poll goes on from there."""
     if service.graph_mail is None:
         raise ValueError("the shared mailbox is not configured (GRAPH_MAILBOX is not set)")
-    return read_inbox(service, service.graph_mail.mailbox)
+    return read_inbox(service.db, service.clock, service.graph_mail.mailbox, on_stored=service.on_triage)
 
 
-def read_inbox(service: Service, mailbox: GraphMailbox) -> PollResult:
+def read_inbox(db: Database, clock: Clock, mailbox: GraphMailbox, *,
+               on_stored: Callable[[], None] = lambda: None) -> PollResult:
+    """`on_stored` runs once when anything new was stored (even if a later page then failed)."""
     name = inbox_cursor(mailbox.address)
-    with service.db.read() as session:
+    with db.read() as session:
         state = read_cursor(session, name) or {}
-    link, since = _position(state, service.clock.now())
+    link, since = _position(state, clock.now())
     pages = stored = duplicates = skipped = 0
     complete = False
     own = frozenset({mailbox.address.lower()})
@@ -74,7 +85,7 @@ def read_inbox(service: Service, mailbox: GraphMailbox) -> PollResult:
                     raise
                 log.warning("Graph mailbox: the stored position is no longer usable (%s): reading it over",
                             exc.status)
-                link, since = None, service.clock.now() - FIRST_READ_LOOKBACK
+                link, since = None, clock.now() - FIRST_READ_LOOKBACK
                 continue
             pages += 1
             messages, passed = _messages(mailbox, page.messages, own, since)
@@ -87,14 +98,14 @@ def read_inbox(service: Service, mailbox: GraphMailbox) -> PollResult:
             moved: dict[str, Any] = {"link": after}
             if since is not None and not complete:
                 moved["since"] = since.isoformat()
-            answers = accept_all(service.db, messages, also=_moving(name, moved, service.clock.now()))
+            answers = accept_all(db, messages, also=_moving(name, moved, clock.now()))
             fresh = sum(not answer.duplicate for answer in answers)
             stored += fresh
             duplicates += len(answers) - fresh
             link = after
     finally:
         if stored:
-            service.on_triage()
+            on_stored()
     if skipped or stored:
         log.info("Graph mailbox: %d page(s), %d stored, %d already stored, %d skipped", pages, stored, duplicates,
                  skipped)
@@ -144,4 +155,29 @@ def _fields(mailbox: GraphMailbox, item: GraphMessage) -> MailFields:
                    for found in (mailbox.attachments(item.id) if item.has_attachments else [])]
     return MailFields(via=VIA_GRAPH, mailbox=mailbox.address, message_id=item.internet_message_id,
                       sender=item.sender, sender_name=item.sender_name, subject=item.subject, plain=item.plain,
-                      html=item.html, received_at=item.received_at, graph_id=item.id, attachments=attachments)
+                      html=item.html, received_at=item.received_at, graph_id=item.id, attachments=attachments,
+                      auto_submitted=item.subject.strip().lower().startswith(AUTOMATIC_SUBJECTS))
+
+
+def poll_once(graph: GraphMailSettings, settings: TriageSettings) -> int:
+    """`triage-bot mail poll` for the shared mailbox: one poll, one line (counts only), the exit code."""
+    if missing := graph.missing():
+        print(f"triage-bot mail poll: GRAPH_MAILBOX is set but {', '.join(missing)} "
+              f"{'is' if len(missing) == 1 else 'are'} not — set them", file=sys.stderr)
+        return 2
+    mailbox = GraphMailbox(graph)
+    db = Database(settings.database_url, migrate=settings.auto_migrate, require_current=True)
+    try:
+        result = read_inbox(db, SystemClock(), mailbox)
+    except MailboxError as exc:
+        print(f"triage-bot mail poll: {mailbox.address}: {exc.reason}", file=sys.stderr)
+        return 1
+    finally:
+        mailbox.close()
+        db.dispose()
+    print(f"{mailbox.address} inbox: {result.stored} stored, {result.duplicates} already stored, {result.skipped} "
+          f"skipped ({result.pages} page{'s' if result.pages != 1 else ''}"
+          f"{'' if result.complete else ', more next time'})")
+    if result.stored:
+        print("a running `triage-bot serve` triages them within a second", file=sys.stderr)
+    return 0

@@ -13,9 +13,10 @@ from __future__ import annotations
 import imaplib
 import logging
 import ssl
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from email.utils import parseaddr
 from typing import Any, Protocol
 
@@ -50,6 +51,7 @@ class ImapSettings(BaseSettings):
     folder: str = "INBOX"
     ssl: bool = True
     poll_seconds: int = 60
+    first_poll_days: int = 3  # the first poll stores the last few days' email, not the folder's history (0: all)
     timeout: float = 30.0
 
     @property
@@ -128,7 +130,7 @@ def own_addresses(*addresses: str) -> frozenset[str]:
 
 class ImapMailbox:
     def __init__(self, settings: ImapSettings, *, own: frozenset[str] = frozenset(),
-                 connect: Any = connect, batch: int = BATCH) -> None:
+                 connect: Callable[[ImapSettings], ImapConnection] = connect, batch: int = BATCH) -> None:
         self.settings = settings
         self._own = own | own_addresses(settings.username)
         self._connect = connect
@@ -167,14 +169,28 @@ class ImapMailbox:
                             folder.uidvalidity)
                 last_uid, result.reread = 0, True
             result.uidvalidity, result.last_uid = folder.uidvalidity, last_uid
+            criteria: list[Any] = ["UID", f"{last_uid + 1}:*"]
+            if (since := self._since(cursor, result.reread, clock.now())) is not None:
+                criteria += ["SINCE", since]
             with _vendor_errors(s):
                 # "n:*" always matches the highest UID, even below n: keep only the ones above the cursor.
-                uids = sorted(uid for uid in folder.connection.search(["UID", f"{last_uid + 1}:*"]) if uid > last_uid)
+                uids = sorted(uid for uid in folder.connection.search(criteria) if uid > last_uid)
             for start in range(0, len(uids), self._batch):
                 self._store_batch(db, clock, folder, uids[start:start + self._batch], result)
             if not uids and (not cursor or result.reread):
                 self._store_batch(db, clock, folder, [], result)  # remember the folder's (new) UIDVALIDITY
         return result
+
+    def _since(self, cursor: dict[str, Any], reread: bool, now: datetime) -> date | None:
+        """How far back a poll without a position reads: the first one `first_poll_days` (a mailbox's years of old
+        email are not new tickets); one after a UIDVALIDITY change from a day before the last poll (what came
+        since may be unread; what is older was read under the old numbering)."""
+        if cursor and not reread:
+            return None
+        if reread and (read_at := cursor.get("read_at")):
+            return (datetime.fromisoformat(str(read_at)) - timedelta(days=1)).date()
+        days = self.settings.first_poll_days
+        return (now - timedelta(days=days)).date() if days > 0 else None
 
     def _store_batch(self, db: Database, clock: Clock, folder: Folder, uids: list[int], result: PollResult) -> None:
         s = self.settings
@@ -192,8 +208,14 @@ class ImapMailbox:
             except NotAPatientEmail as why:
                 log.info("imap %s: skipped uid %d: %s", s.folder, uid, why)
                 result.skipped[str(why)] = result.skipped.get(str(why), 0) + 1
+            except (ValueError, LookupError, TypeError, AttributeError) as exc:
+                # One email the parser cannot read must not stop every later one: it stays in the mailbox
+                # (nothing is deleted or marked), and the log says which UID to open there.
+                log.warning("imap %s: uid %d could not be read (%s); left in the mailbox, read it there", s.folder,
+                            uid, type(exc).__name__)
+                result.skipped["could not be read"] = result.skipped.get("could not be read", 0) + 1
         last = max(uids, default=result.last_uid)
-        state = {"uidvalidity": folder.uidvalidity, "last_uid": last}
+        state = {"uidvalidity": folder.uidvalidity, "last_uid": last, "read_at": now.isoformat()}
         answers = accept_all(db, messages, also=lambda session: write_cursor(session, s.cursor_name, state, now))
         result.last_uid = last
         result.stored += sum(not a.duplicate for a in answers)

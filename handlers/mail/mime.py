@@ -136,6 +136,6 @@ def _is_attachment(part: Message) -> bool:
 
 def _reference(part: Message, section: str, at: Location) -> dict[str, Any]:
     payload = part.get_payload(decode=True)
-    size = len(payload) if isinstance(payload, bytes) else len(str(part.get_payload()))
+    size = len(payload) if isinstance(payload, bytes) else len(part.as_bytes())  # an attached email: as sent
     return {"filename": part.get_filename() or f"part-{section}", "content_type": part.get_content_type(),
             "size": size, "ref": at.part_ref(section)}
