@@ -112,7 +112,7 @@ class TriageModel:
             choice = CATEGORIES[int(row.argmax())]
             verdict = raise_category(choice, scores, text)
             category = verdict.category
-            confidence = scores[category] if category is choice else max(scores[category], 0.5)
+            confidence = scores[category]  # the model's own probability, also of a category the safety layer raised
             reasons = (*self._cues(words[index], category, text), *verdict.reasons)
             results.append(
                 Classification(

@@ -1,7 +1,15 @@
 """The adverse-event safety layer. It can only raise a category, never lower one.
 
-It catches what a statistical model under-weighs: a current, personal symptom described in any words, and
-a model that is unsure between an adverse event and something else ("when in doubt, page").
+It catches what a statistical model under-weighs, and only where the model itself sees something medical:
+- a model unsure between an adverse event and something else ("when in doubt, page": `ADVERSE_FLOOR`);
+- a current, personal symptom (`symptom_cue`) in a message the model gives real adverse-event probability
+  (`CUE_ADVERSE_FLOOR`), or real medical probability while it reads it as routine (`CUE_MEDICAL_FLOOR`): "it
+  hurts" about a double charge, "hard to find parking" and "still sore about the late fee" are words, not
+  symptoms, and the model is 99% sure of it;
+- an emergency sign a treatment can cause (`alarm_cue`: skin turning white, grey or blue, cold to the touch,
+  losing sight, trouble breathing or swallowing), whatever the model says.
+Whether a symptom is someone else's, imagined or asked about ("what if", "my sister", "first time") is read in
+the part of the message that names it, not in the whole message.
 """
 
 from __future__ import annotations
@@ -18,6 +26,11 @@ MEDICAL_FLOOR = 0.30
 # A routine-looking message that asks a provider-type question (dose, age, medication, safety, travel or
 # combining around a treatment) is clinical at this lower medical likelihood.
 MEDICAL_CUE_FLOOR = 0.10
+# A reported current symptom raises to an adverse event where the model gives it at least this adverse-event
+# probability, or (read as routine) this medical probability: measured on 5-fold cross-validation of the
+# training data, every adverse event the model alone missed is above both (scripts/eval_safety.py).
+CUE_ADVERSE_FLOOR = 0.08
+CUE_MEDICAL_FLOOR = 0.15
 # Model choices that a reported current symptom raises to an adverse event.
 CUE_RAISES = frozenset(Category) - {Category.ADVERSE_EVENT}
 
@@ -44,6 +57,29 @@ _SYMPTOMS = [
     r"can'?t close", r"cannot close", r"no puedo cerrar", r"drool\w*", r"scab\w*", r"raw",
 ]
 _SYMPTOM = re.compile(r"\b(" + "|".join(_SYMPTOMS) + r")\b")
+
+# Emergencies a treatment can cause that page whatever the model says: a blocked blood vessel (the skin turns
+# white, grey, blue or blotchy, goes cold), sight affected, breathing or swallowing trouble.
+_SKIN = (r"(skin|lips?|area|spot|nose|cheeks?|chin|forehead|it|they|labios?|piel|zona|nariz|mejillas?|frente)")
+_ALARMS = [
+    _SKIN + r"( \w+){0,4} (turn\w*|went|gone|go(es)?|look\w*|is|are|got|getting|se (puso|pone|ve)|est[aá]n?) "
+    r"(\w+ ){0,2}(white|pale|grey|gray|blue|bluish|purple|dusky|mottled|blotchy|blanc[oa]s?|p[aá]lid[oa]s?|"
+    r"azul(es)?|moradas?|morados?|gris)",
+    r"(white|pale|dusky|mottled|blotchy|bluish) (and|&) (cold|fr[ií]a)", r"(cold|fr[ií][oa]) (to the touch|al tacto)",
+    _SKIN + r"( \w+){0,3} (feels?|is|are|se siente|est[aá]n?) (\w+ )?(cold|icy|fr[ií][oa]s?|helad[oa]s?)",
+    r"(can'?t|cannot|can not|couldn'?t|unable to) see (\w+ ){0,2}(out of|from|with|well|clearly|properly|"
+    r"anything|straight|in my)", r"(eyes?|ojos?)( \w+){0,4} (can'?t|cannot|can not) see",
+    r"(lost|losing|loss of|lose) (my )?(vision|sight|eyesight)",
+    r"vision (is |went |going )?(\w+ )?(dark|black|gone|blurr\w*|blurry)", r"blind(ness)?",
+    r"(no veo|perd[ií] (la )?vista|visi[oó]n borrosa|veo borroso|no puedo ver|veo doble)",
+    r"(seeing|see|saw) double",
+    r"(can'?t|cannot|hard to|trouble|struggling to|difficulty) (breath\w*|swallow\w*)",
+    r"(throat|tongue|garganta|lengua) (is |feels? )?(closing|swelling|swollen|tight|se (me )?cierra)",
+    r"(no puedo|me cuesta) (respirar|tragar)",
+]
+_ALARM = re.compile(r"\b(" + "|".join(_ALARMS) + r")\b")
+# Where one part of a message ends: a sentence, a clause after a comma, "but".
+_CLAUSE = re.compile(r"[.!?;\n]+|,|\b(but|pero|although|aunque)\b")
 
 # Signs the symptom is the writer's, now: first person, time since treatment, worsening, persistence.
 _CURRENT = re.compile(
@@ -90,7 +126,7 @@ _NOT_CURRENT = re.compile(
 # pain with no such name still counts: when in doubt, page.
 _ILLNESS_BEFORE = re.compile(
     r"\b(sinus|ear|throat|strep|urinary|bladder|kidney|tooth|dental|gum|yeast|respiratory|chest cold|back|"
-    r"flu|covid)\s+$"
+    r"flu|covid|cold|gripe|resfriado)\s+((and|with|plus|y|con) (a |an |un |una )?)?$"
 )
 _ILLNESS_AFTER = re.compile(
     r"^\s*((de|en) (los? |las? |el |mi |mis )?(o[ií]dos?|garganta|orina|vejiga|ri[ñn][oó]n(es)?|muelas?|dientes?|"
@@ -157,15 +193,31 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFC", lowered)
 
 
-def symptom_cue(text: str) -> str | None:
-    """The symptom word if the message reports a current symptom of the writer's, else None."""
-    folded = fold(text)
-    if not _CURRENT.search(folded) or _NOT_CURRENT.search(folded):
+def _clause(folded: str, match: re.Match[str]) -> str:
+    """The part of the message (sentence, clause) the mention is in."""
+    starts = [m.end() for m in _CLAUSE.finditer(folded, 0, match.start())]
+    start = starts[-1] if starts else 0
+    end = _CLAUSE.search(folded, match.end())
+    return folded[start:end.start() if end else len(folded)]
+
+
+def _found(pattern: re.Pattern[str], folded: str) -> str | None:
+    if not _CURRENT.search(folded):
         return None
-    for match in _SYMPTOM.finditer(folded):
-        if _mention_is_current(folded, match):
+    for match in pattern.finditer(folded):
+        if not _NOT_CURRENT.search(_clause(folded, match)) and _mention_is_current(folded, match):
             return match.group(0)
     return None
+
+
+def symptom_cue(text: str) -> str | None:
+    """The symptom word if the message reports a current symptom of the writer's, else None."""
+    return _found(_SYMPTOM, fold(text))
+
+
+def alarm_cue(text: str) -> str | None:
+    """The emergency sign (a blocked vessel, sight, breathing) if the message reports one of the writer's now."""
+    return _found(_ALARM, fold(text))
 
 
 def raise_category(model_choice: Category, scores: dict[Category, float], text: str) -> SafetyVerdict:
@@ -177,10 +229,15 @@ def raise_category(model_choice: Category, scores: dict[Category, float], text: 
         return SafetyVerdict(
             Category.ADVERSE_EVENT, (f"safety: adverse-event likelihood {adverse:.2f} ≥ {ADVERSE_FLOOR}",)
         )
-    cue = symptom_cue(text)
-    if cue is not None and model_choice in CUE_RAISES:
-        return SafetyVerdict(Category.ADVERSE_EVENT, (f"safety: current symptom reported ('{cue}')",))
     medical = adverse + scores.get(Category.CLINICAL, 0.0)
+    alarm = alarm_cue(text)
+    if alarm is not None:
+        return SafetyVerdict(Category.ADVERSE_EVENT, (f"safety: emergency sign reported ('{alarm}')",))
+    routine = model_choice.severity < Category.CLINICAL.severity
+    if adverse >= CUE_ADVERSE_FLOOR or (routine and medical >= CUE_MEDICAL_FLOOR):
+        cue = symptom_cue(text)
+        if cue is not None and model_choice in CUE_RAISES:
+            return SafetyVerdict(Category.ADVERSE_EVENT, (f"safety: current symptom reported ('{cue}')",))
     if model_choice.severity >= Category.CLINICAL.severity:
         return SafetyVerdict(model_choice, ())
     if medical >= MEDICAL_FLOOR:
