@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 from bot.classify.artifact import ModelArtifact, file_sha256, training_sha256
+from bot.classify.checks import EMERGENCIES, ROUTINE, load_checks
 from bot.classify.embeddings import CACHE_PATH
 from bot.classify.model import USE_WEIGHT, C, default_model
+from bot.classify.overlap import near_duplicates
 from bot.classify.safety import raise_category
 from bot.classify.training import load_examples
 from bot.domain import Category
@@ -38,11 +40,22 @@ def test_training_data_is_varied_and_never_the_dev_set() -> None:
     counts = {c: sum(e.category is c for e in examples) for c in Category}
     assert min(counts.values()) >= 200
     assert sum(e.lang == "es" for e in examples) > 500
-    texts = {e.text.strip().lower() for e in examples}
-    assert len(texts) == len(examples)
+    texts = [e.text for e in examples]
+    assert len({t.strip().lower() for t in texts}) == len(examples)
+    checks = [c.text for c in load_checks(ROUTINE) + load_checks(EMERGENCIES)]
+    assert near_duplicates(checks, texts) == []  # the safety check sets are never trained on
     if DEV.exists():
-        dev = {json.loads(line)["text"].strip().lower() for line in DEV.read_text("utf-8").splitlines() if line}
-        assert not texts & dev
+        dev = [json.loads(line)["text"] for line in DEV.read_text("utf-8").splitlines() if line.strip()]
+        assert near_duplicates(dev, texts) == []
+
+
+def test_near_duplicates_are_found_through_case_punctuation_accents_and_a_changed_word() -> None:
+    training = ["I think you have the wrong number, I've never been to a med spa", "ok!!", "👍🏼",
+                "¿Cuánto cuesta el bótox por unidad?"]
+    found = near_duplicates(["Sorry I think you have the wrong number, I've never been to a med spa", "OK", "👍",
+                             "cuanto cuesta el botox por unidad", "what are your hours on saturday"], training)
+    assert [pair[0] for pair in found] == ["Sorry I think you have the wrong number, I've never been to a med spa",
+                                           "OK", "👍", "cuanto cuesta el botox por unidad"]
 
 
 @pytest.mark.parametrize("text", [
