@@ -26,7 +26,7 @@ from bot.flows.asks import Asks, asks_in, parts_of
 from bot.flows.booking import BookingContext, HandOff
 from bot.flows.booking import plan as booking_plan
 from bot.flows.reading import for_reading
-from bot.flows.triage import _for_a_person as for_a_person  # the live rule: one routine request at a time
+from bot.flows.triage import one_request_at_a_time as for_a_person  # the live rule
 from bot.hours import is_open
 from bot.oncall import on_call
 from bot.respond.answers import AnswerBook

@@ -147,7 +147,7 @@ def _new_ticket(
     )
     decision = route(config, result, patient, open_now=is_open(config, now),
                      oncall=current_on_call(session, config, now).provider)
-    decision = _for_a_person(decision, related, also)
+    decision = one_request_at_a_time(decision, related, also)
     apply_route(session, ticket, decision, now, config)
     # A slot picked from our own offer is understood however unsure the classifier was; a VIP's stays with
     # their named human.
@@ -235,7 +235,8 @@ def _post(session: Session, ticket: TicketRow, decision: RouteDecision, now: dat
         page(session, ticket, decision.page, now)
 
 
-def _for_a_person(decision: RouteDecision, related: TicketRow | None, also: tuple[Category, ...]) -> RouteDecision:
+def one_request_at_a_time(decision: RouteDecision, related: TicketRow | None,
+                           also: tuple[Category, ...]) -> RouteDecision:
     """The bot answers one routine request at a time, and never a patient the clinical team is looking after."""
     if not decision.auto_answer:
         return decision
