@@ -88,8 +88,10 @@ def test_safety_layer_only_ever_raises() -> None:
         for text in ("ok thanks", "my lip is swollen since yesterday", "do you do botox"):
             verdict = raise_category(choice, {**scores, choice: 1.0}, text)
             assert verdict.category.severity >= choice.severity
-    low = {**scores, Category.FAQ: 0.7, Category.ADVERSE_EVENT: 0.25}
+    low = {**scores, Category.FAQ: 0.65, Category.ADVERSE_EVENT: 0.31}
     assert raise_category(Category.FAQ, low, "whatever").category is Category.ADVERSE_EVENT
+    lower = {**scores, Category.FAQ: 0.75, Category.ADVERSE_EVENT: 0.25}
+    assert raise_category(Category.FAQ, lower, "whatever").category is Category.FAQ
 
 
 def test_classify_command_reads_jsonl_and_reports_bad_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

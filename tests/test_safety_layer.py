@@ -9,9 +9,9 @@ from bot.classify.checks import EMERGENCIES, ROUTINE, load_checks
 from bot.classify.model import default_model
 from bot.domain import Category
 
-# Still paged, and measured as such (scripts/eval_safety.py): the model itself is unsure (a headache at a past
-# visit), or a joke in symptom words the model gives real adverse-event probability. When in doubt, page.
-KNOWN_FALSE_PAGES = {"routine-11", "routine-13"}
+# Still paged, and measured as such (scripts/eval_safety.py): a joke in symptom words ("my eyes are burning from
+# staring at your prices") the model gives real adverse-event probability. When in doubt, page.
+KNOWN_FALSE_PAGES = {"routine-11"}
 
 
 def test_no_emergency_phrased_in_other_words_is_missed() -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from bot.domain import Category
 
 # Floors: if the model gives a class at least this much probability, the message is treated as that class.
-ADVERSE_FLOOR = 0.22
+ADVERSE_FLOOR = 0.30
 MEDICAL_FLOOR = 0.30
 # A routine-looking message that asks a provider-type question (dose, age, medication, safety, travel or
 # combining around a treatment) is clinical at this lower medical likelihood.
