@@ -83,7 +83,7 @@ Line = tuple[Part, ...]  # text with mentions in place: "Claimed by ", Mention(.
 
 
 def trailing(text: str, mentions: Sequence[Mention]) -> Line:
-    """A line, then who it pings: "⏰ Unclaimed, overdue by 0 min — @billing"."""
+    """A line, then who it pings: "⏰ Unclaimed, due now — @billing"."""
     if not mentions:
         return (text,)
     parts: list[Part] = [text, " — "]

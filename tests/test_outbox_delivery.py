@@ -200,7 +200,7 @@ def test_no_sla_step_fires_before_the_card_is_posted_and_the_clock_starts_then(s
     clinic.deliver()
     [message] = clinic.slack.messages("billing")
     assert [r["text"] for r in clinic.slack.thread("billing", message["ts"])] == [
-        "⏰ Unclaimed, overdue by 0 min — <!subteam^S0BILL>"]  # in the card's thread, not "no card"
+        "⏰ Unclaimed, due now — <!subteam^S0BILL>"]  # in the card's thread, not "no card"
 
 
 # --- reconciling after a crash ----------------------------------------------------------------------------------

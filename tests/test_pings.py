@@ -138,7 +138,7 @@ def test_an_other_ticket_raised_by_a_real_request_gets_a_ladder(slack_clinic: Sl
     [ticket] = tickets(slack_clinic)
     assert ticket.category == "billing" and len(ticket.escalation["steps"]) == 3
     assert sweep_at(slack_clinic, jobs, local(2026, 11, 24, 11, 10)) == 1
-    assert thread_of(slack_clinic, "billing")[-1] == "⏰ Unclaimed, overdue by 0 min — <!subteam^S0BILL>"
+    assert thread_of(slack_clinic, "billing")[-1] == "⏰ Unclaimed, due now — <!subteam^S0BILL>"
 
 
 # --- one ping per person per ticket per step ------------------------------------------------------------------
@@ -151,7 +151,7 @@ def test_the_role_nudge_and_the_backup_page_are_one_ping_each(slack_clinic: Slac
     assert sweep_at(slack_clinic, jobs, local(2026, 11, 24, 10, 35)) == 2  # both steps fire, and are audited
     assert pings(slack_clinic, before) == Counter({f"DM {CLINICAL_USER}": 1, DOCTOR: 1})
     assert thread_of(slack_clinic, "clinical") == [
-        "🚨 Page not acknowledged after 5 min: backup (card sent by DM) · ⏰ Unclaimed, overdue by 0 min"
+        "🚨 Page not acknowledged after 5 min: backup (card sent by DM) · ⏰ Unclaimed, due now"
         f" — <@{DOCTOR}>"]
     role, backup = nudges(slack_clinic)
     assert (role.data["notify"], backup.data["notify"]) == ("role", "backup")

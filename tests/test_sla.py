@@ -39,12 +39,12 @@ def test_unclaimed_ticket_climbs_the_ladder_once_per_step(slack_clinic: SlackCli
     assert at(slack_clinic, local(2026, 11, 24, 10, 59), jobs) == 0
     assert thread_of(slack_clinic, "billing") == []
     assert at(slack_clinic, local(2026, 11, 24, 11, 0), jobs) == 1
-    assert thread_of(slack_clinic, "billing") == ["⏰ Unclaimed, overdue by 0 min — <!subteam^S0BILL>"]
+    assert thread_of(slack_clinic, "billing") == ["⏰ Unclaimed, due now — <!subteam^S0BILL>"]
     assert at(slack_clinic, local(2026, 11, 24, 11, 5), jobs) == 0  # each step fires once
     assert at(slack_clinic, local(2026, 11, 24, 11, 15), jobs) == 1
     assert at(slack_clinic, local(2026, 11, 24, 11, 40), jobs) == 1
     assert thread_of(slack_clinic, "billing") == [
-        "⏰ Unclaimed, overdue by 0 min — <!subteam^S0BILL>",
+        "⏰ Unclaimed, due now — <!subteam^S0BILL>",
         f"⏰ Unclaimed, overdue by 15 min — <@{FRONT_DESK_USER}>",
         "⏰ Unclaimed, overdue by 40 min — <@UBOSS>",
     ]
@@ -90,7 +90,7 @@ def test_adverse_events_ignore_business_hours_and_page_the_backup(slack_clinic: 
     lines = thread_of(slack_clinic, "clinical")
     # Issue 7: the two coincident steps are one line; after hours only the page ladder pings (the backup by
     # the DM alone, not a mention as well), so the role nudge no longer wakes the whole clinical team.
-    assert lines[0] == "🚨 Page not acknowledged after 5 min: backup (card sent by DM) · ⏰ Unclaimed, overdue by 0 min"
+    assert lines[0] == "🚨 Page not acknowledged after 5 min: backup (card sent by DM) · ⏰ Unclaimed, due now"
     assert lines[1] == "🚨 Page not acknowledged after 10 min: manager — <@UBOSS>"
 
 

@@ -344,8 +344,8 @@ def test_the_claimer_in_the_status_line(validator: jsonschema.protocols.Validato
 ])
 def test_each_kind_of_mention(validator: jsonschema.protocols.Validator, mention: Mention, text: str,
                               entity: dict[str, Any] | None) -> None:
-    line_text, entities = teams_line(trailing("⏰ Unclaimed, overdue by 0 min", [mention]))
-    assert line_text == "⏰ Unclaimed, overdue by 0 min — " + text
+    line_text, entities = teams_line(trailing("⏰ Unclaimed, due now", [mention]))
+    assert line_text == "⏰ Unclaimed, due now — " + text
     assert entities == ([entity] if entity else [])
     card, _, _ = real_card("billing")
     rendered = check(validator, render_card(dataclasses.replace(card, mentions=(mention,))))
@@ -612,7 +612,7 @@ def test_the_real_digest_becomes_a_card(validator: jsonschema.protocols.Validato
     assert texts[0].startswith("Daily digest · Lumière Aesthetics")
     assert any(t.startswith("**Volume:** 3 tickets") for t in texts)
     assert any(t.startswith("• ") for t in texts)
-    assert sum(len(b["items"]) for b in card["body"] if b["type"] == "Container") == 2  # categories, channels
+    assert sum(len(b["items"]) for b in card["body"] if b["type"] == "Container") == 3  # categories, channels, model
 
 
 def test_the_layer_writes_only_what_the_card_model_gives() -> None:

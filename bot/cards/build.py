@@ -84,7 +84,8 @@ def sla_text(ticket: TicketRow, now: datetime, config: ClinicConfig) -> str:
     if not TicketStatus(ticket.status).is_open:
         return "—"
     if now > ticket.due_at:
-        return f"overdue by {humanize_minutes(int((now - ticket.due_at).total_seconds() // 60))}"
+        late = int((now - ticket.due_at).total_seconds() // 60)
+        return f"overdue by {humanize_minutes(late)}" if late else "due now"
     minutes = int((ticket.due_at - now).total_seconds() // 60)
     closure = _closure_before(config, now, ticket.due_at)
     if closure is None:

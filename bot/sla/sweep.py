@@ -272,7 +272,8 @@ def _thread_text(ticket: TicketRow, steps: list[Step], now: datetime, *, quiet: 
         minutes = int((now - (page_steps[0].paged_at or ticket.created_at)).total_seconds() // 60)
         parts.append(f"🚨 Page not acknowledged after {humanize_minutes(minutes)}: {', '.join(pages)}")
     if any(step.kind == "nudge" for step in steps):
-        parts.append(f"⏰ Unclaimed, overdue by {humanize_minutes(_late(ticket, now))}")
+        late = _late(ticket, now)
+        parts.append(f"⏰ Unclaimed, overdue by {humanize_minutes(late)}" if late else "⏰ Unclaimed, due now")
     text = " · ".join(parts)
     return f"{text} (after hours: nobody mentioned)" if quiet else text
 
