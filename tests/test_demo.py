@@ -29,7 +29,7 @@ def test_demo_runs_and_ticket_show_tells_the_story(tmp_path: Path, capsys: pytes
     assert "SMS to Ana Ortiz NP: Ticket #4 acknowledged." in out
     assert "staff Ana Ortiz NP acknowledges #10 in Slack: done" in out
     assert "staff Marco Diaz resolves #3 in Slack: done" in out and "refused" not in out
-    assert "\nClaims: Ana Ortiz NP 5" in out and "#4 acknowledged in 1 min by Ana Ortiz NP" in out
+    assert "\nClaims: Ana Ortiz NP 6" in out and "#4 acknowledged in 1 min by Ana Ortiz NP" in out
     assert "🔴 Adverse event" in out and "Named human: Jess Park" in out
     assert "¡Hola! Gracias por escribir" in out and "call 911" in out
     # Instagram/Facebook DMs come in through the signed Meta webhook and are answered by DM.
