@@ -24,6 +24,9 @@ CURRENT_TREATMENT = [
     "me están tratando una infección urinaria, ¿puedo hacerme el láser el sábado?",
     "tengo infección de oído y estoy con antibióticos, ¿puedo ir a mi cita de botox mañana?",
     "tengo fiebre por la gripe, ¿puedo ir a mi cita de relleno mañana?",
+    # An infection nobody named, before a treatment: the model is 98% sure it is a question for a provider and
+    # gives an adverse event under 1%, so the symptom rule does not page it (bot/classify/safety.py).
+    "I'm on antibiotics for an infection, can I get filler next week?",
 ]
 # Still adverse events: the infection is where a treatment of ours went in, or another symptom is reported.
 STILL_ADVERSE = [
@@ -38,8 +41,6 @@ STILL_ADVERSE = [
     # A medication taken for a complication is still the complication.
     "I'm taking antibiotics for the swelling in my lip",
     "estoy tomando antibióticos por la hinchazón del labio",
-    # An infection nobody named (a sinus? the filler?): when in doubt, page.
-    "I'm on antibiotics for an infection, can I get filler next week?",
 ]
 
 
