@@ -294,3 +294,13 @@ def test_privacy_initials_shows_initials_and_tier_only(slack_clinic: SlackClinic
     slack_clinic.deliver()
     blocks = block_texts(slack_clinic.slack.messages("billing")[0])
     assert "D.K." in blocks and "Daniel" not in blocks and "$480.00" not in blocks
+
+
+@pytest.mark.parametrize("view", [None, "x", 1, []])
+def test_a_payload_whose_view_is_not_an_object_is_400(slack_clinic: SlackClinic, view: object) -> None:
+    """Bolt reads a present `view` as an object (its unhandled-request warning crashed on `"view": null`)."""
+    import json
+
+    for body in (json.dumps({"type": "shortcut", "view": view, "team": {"id": "T1"}}).encode(),):
+        response = slack_clinic.signed(body, "application/json")
+        assert response.status_code == 400 and "view: must be an object" in response.text

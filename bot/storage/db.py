@@ -8,9 +8,12 @@ migrations' head is left alone after one cheap read, and two processes never upg
 from __future__ import annotations
 
 import fcntl
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -24,6 +27,7 @@ from bot.storage.gate import WriteGate
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
+WAL_TRIES = 40  # about 40 s in all: the other process's whole upgrade of a fresh file
 MIGRATION_LOCK_KEY = 0x7472_6961_6765  # "triage": the pg_advisory_lock every instance's upgrade takes
 """Fixed, so `triage-bot migrate` and any instance that auto-migrates wait for each other."""
 
@@ -38,6 +42,20 @@ class SchemaNotCurrent(RuntimeError):
     """The database is not at the migrations' head and this process was told not to upgrade it."""
 
 
+def _wal(cursor: Any) -> None:
+    """Switch a new database file to WAL. Two processes opening a fresh file at once (two `triage-bot migrate`)
+    race for the switch, and SQLite answers the loser "database is locked" at once, whatever the busy timeout:
+    it tries again, briefly, before giving up."""
+    for attempt in range(WAL_TRIES):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == WAL_TRIES - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
 def make_engine(url: str) -> Engine:
     """`hide_parameters`: a database error's message never carries the row's values (bodies, phones, names)."""
     parsed = make_url(url)
@@ -49,9 +67,9 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
             cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA busy_timeout=30000")  # first: every statement after it waits for a lock
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            _wal(cursor)
             cursor.close()
             # pysqlite's own transaction handling starts a transaction only at the first write and lets a
             # savepoint's release commit it; SQLAlchemy's documented fix: the driver stays out, and we BEGIN.

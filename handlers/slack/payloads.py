@@ -125,6 +125,8 @@ def envelope(data: Any) -> Envelope:
     if not isinstance(data, dict):
         raise Rejected(400, "the Slack payload is not a JSON object")
     _check_strings(data)
+    if "view" in data and not isinstance(data["view"], dict):  # Bolt reads a present `view` as an object
+        raise Rejected(400, "Slack payload view: must be an object")
     try:
         found = Envelope.model_validate(data)
     except ValidationError as exc:
