@@ -98,13 +98,15 @@ class Shared:
         self.mailbox.close()
         self.service.db.dispose()
         self.mailbox = GraphMailbox(settings_for(self.graph))
-        self.service = build(self.tmp_path, self.mailbox, self.clock, self.poster, import_csv=False)
+        self.service = build(self.tmp_path, self.mailbox, self.clock, self.poster, import_csv=False,
+                             database_url=self.service.settings.database_url)  # the same database (PostgreSQL too)
         self.service.on_triage = lambda: self.woken.append("triage")
 
 
 def build(tmp_path: Path, mailbox: GraphMailbox, clock: ManualClock, poster: ConsolePoster, *,
-          import_csv: bool = True) -> Service:
-    settings = TriageSettings(database_url=db_url(tmp_path), public_url=PUBLIC_URL, max_body_bytes=16 * 1024)
+          import_csv: bool = True, database_url: str | None = None) -> Service:
+    settings = TriageSettings(database_url=database_url or db_url(tmp_path), public_url=PUBLIC_URL,
+                              max_body_bytes=16 * 1024)
     service = build_service(settings, TwilioSettings(), load_config(HERE / "data_clinic.yml"), clock=clock,
                             poster=poster, messengers={OutboxKind.REPLY_EMAIL: mail_replies(None, mailbox)},
                             mailbox=mailbox)
@@ -586,7 +588,7 @@ def test_mail_poll_on_the_command_line_reads_the_shared_mailbox(shared: Shared, 
     for key, value in {"GRAPH_TENANT_ID": TENANT_ID, "GRAPH_CLIENT_ID": APP_ID, "GRAPH_CLIENT_SECRET": APP_PASSWORD,
                        "GRAPH_MAILBOX": MAILBOX, "GRAPH_API_URL": shared.graph.graph_url,
                        "GRAPH_TOKEN_URL": shared.graph.token_url,
-                       "TRIAGE_DATABASE_URL": db_url(shared.tmp_path)}.items():
+                       "TRIAGE_DATABASE_URL": shared.service.settings.database_url}.items():
         monkeypatch.setenv(key, value)
     for key in ("IMAP_HOST", "IMAP_USERNAME", "IMAP_PASSWORD"):
         monkeypatch.delenv(key, raising=False)
